@@ -418,8 +418,14 @@ func decodeHex(field, s string, minLen, maxLen int) ([]byte, error) {
 		return nil, formatErr(field, "must be %s, got %d hex characters", byteCount(minLen, maxLen), len(s))
 	}
 	b, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, formatErr(field, "must be hex without 0x prefix")
+	switch {
+	case err == nil:
+	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
+		return nil, formatErr(field, "must be plain hex without a 0x prefix")
+	case errors.Is(err, hex.ErrLength):
+		return nil, formatErr(field, "has an odd number of hex digits")
+	default:
+		return nil, formatErr(field, "must be hex (0-9, a-f)")
 	}
 	if len(b) < minLen {
 		return nil, formatErr(field, "must be %s, got %d", byteCount(minLen, maxLen), len(b))
@@ -464,6 +470,9 @@ func isHexDigit(c byte) bool {
 // requiredObject.
 func decodeObject(data []byte, field string) (map[string]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 && field == "" {
+		return nil, formatErr(field, "empty document")
+	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		if field == "" {
 			return nil, formatErr(field, "must be a JSON object")
