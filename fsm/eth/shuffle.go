@@ -123,8 +123,10 @@ func ShuffleList(indices []uint64, seed Root, rounds uint64) []uint64 {
 }
 
 // ComputeCommittee returns committee index out of count committees drawn
-// from the shuffled indices (compute_committee): the slice
-// [len·index/count, len·(index+1)/count) of the shuffled list.
+// from the shuffled indices (compute_committee): positions
+// CommitteeBounds(len(indices), index, count) of ShuffleList(indices, ...).
+// It costs O(committee size·rounds) hashes; to compute every committee of
+// an epoch, shuffle once with ShuffleList and cut it with CommitteeBounds.
 func ComputeCommittee(indices []uint64, seed Root, index, count, rounds uint64) ([]uint64, error) {
 	if err := checkRounds(rounds); err != nil {
 		return nil, fmt.Errorf("compute committee: %w", err)
@@ -133,7 +135,7 @@ func ComputeCommittee(indices []uint64, seed Root, index, count, rounds uint64) 
 		return nil, fmt.Errorf("compute committee: %w: committee %d of %d", ErrIndexOutOfRange, index, count)
 	}
 	n := uint64(len(indices))
-	start, end := mulDiv(n, index, count), mulDiv(n, index+1, count)
+	start, end := CommitteeBounds(n, index, count)
 	committee := make([]uint64, 0, end-start)
 	for i := start; i < end; i++ {
 		j, err := ComputeShuffledIndex(i, n, seed, rounds)
@@ -143,6 +145,14 @@ func ComputeCommittee(indices []uint64, seed Root, index, count, rounds uint64) 
 		committee = append(committee, indices[j])
 	}
 	return committee, nil
+}
+
+// CommitteeBounds returns the positions [start, end) of committee index out
+// of count committees in a shuffled list of n entries:
+// start = n·index/count, end = n·(index+1)/count. count must be positive and
+// index below it.
+func CommitteeBounds(n, index, count uint64) (start, end uint64) {
+	return mulDiv(n, index, count), mulDiv(n, index+1, count)
 }
 
 // mulDiv returns a·b/c without overflowing in the product (c > 0 and the
