@@ -30,7 +30,7 @@ var (
 // and keys as 0x-prefixed hex, absent signing roots omitted. Decoding it with
 // encoding/json goes through ParseInterchange's strict validation.
 type Interchange struct {
-	Metadata InterchangeMetadata   `json:"metadata"`
+	Metadata InterchangeMetadata    `json:"metadata"`
 	Data     []InterchangeValidator `json:"data"`
 }
 
