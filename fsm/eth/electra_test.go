@@ -120,4 +120,3 @@ func TestElectraSampleRoots(t *testing.T) {
 	}
 	t.Logf("%d electra-era cases", total)
 }
-
