@@ -55,8 +55,9 @@ func (h *history) checkProposal(slot uint64, root Root) Verdict {
 	}
 
 	// Condition 2, against the signed blocks. Equality with the minimum is handled
-	// above: there is a record at that slot.
-	if len(h.blocks) > 0 && slot < h.blocks[0].slot {
+	// above: there is a record at that slot. With a watermark, the watermark is the
+	// minimum (every record is above it) and was checked first.
+	if !h.hasBlockMark && len(h.blocks) > 0 && slot < h.blocks[0].slot {
 		return Deny(ProposalBelowWatermark,
 			fmt.Sprintf("slot %d is below the lowest signed slot %d", slot, h.blocks[0].slot))
 	}
@@ -82,23 +83,15 @@ func (db *DB) CheckAttestation(pk Pubkey, source, target uint64, signingRoot Roo
 }
 
 func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
-	if h.hasAttMark {
-		// Condition 4, against the watermark attestation: "Refuse to sign any
-		// attestation with source epoch less than the minimum source epoch present
-		// in that signer's attestations".
-		if source < h.sourceMark {
-			return Deny(SourceBelowWatermark,
-				fmt.Sprintf("source epoch %d is below the source watermark %d", source, h.sourceMark))
-		}
-		// Condition 5, against the watermark attestation, whose signing root is
-		// unknown and so never a repeat: "Refuse to sign any attestation with target
-		// epoch less than or equal to the minimum target epoch present in that
-		// signer's attestations [...], except if it is a repeat signing as
-		// determined by the signing_root."
-		if target <= h.targetMark {
-			return Deny(TargetBelowWatermark,
-				fmt.Sprintf("target epoch %d is at or below the target watermark %d", target, h.targetMark))
-		}
+	// Condition 5, against the watermark attestation, whose signing root is
+	// unknown and so never a repeat: "Refuse to sign any attestation with target
+	// epoch less than or equal to the minimum target epoch present in that
+	// signer's attestations [...], except if it is a repeat signing as determined
+	// by the signing_root." Every record is above the target watermark, so the
+	// watermark is that minimum.
+	if h.hasAttMark && target <= h.targetMark {
+		return Deny(TargetBelowWatermark,
+			fmt.Sprintf("target epoch %d is at or below the target watermark %d", target, h.targetMark))
 	}
 
 	lo, hi := h.attRange(target)
@@ -106,7 +99,8 @@ func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
 	// Condition 3, double vote (is_slashable_attestation_data: "data_1 != data_2
 	// and data_1.target.epoch == data_2.target.epoch"). The same source and the
 	// same non-zero signing root is the same data: a repeat signing, approved
-	// before the other conditions, as conditions 2 and 5 say.
+	// before the other conditions, as condition 5 says. A repeat re-issues a
+	// signature that already exists, so it adds no slashing evidence.
 	if lo < hi {
 		for _, a := range h.atts[lo:hi] {
 			switch {
@@ -121,8 +115,20 @@ func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
 		return Approve() // repeat signing
 	}
 
-	if len(h.atts) > 0 {
-		// Condition 4, against the signed attestations.
+	if h.hasAttMark {
+		// Condition 4, against the watermark attestation: "Refuse to sign any
+		// attestation with source epoch less than the minimum source epoch present
+		// in that signer's attestations". (Read as a record, the watermark
+		// attestation would also deny this as a surround: its target is below
+		// this one's.)
+		if source < h.sourceMark {
+			return Deny(SourceBelowWatermark,
+				fmt.Sprintf("source epoch %d is below the source watermark %d", source, h.sourceMark))
+		}
+	} else if len(h.atts) > 0 {
+		// Condition 4, against the signed attestations. With a watermark it adds
+		// nothing: a lower record source cannot deny a source at or above the
+		// watermark's.
 		if source < h.minSource {
 			return Deny(SourceBelowWatermark,
 				fmt.Sprintf("source epoch %d is below the lowest signed source epoch %d", source, h.minSource))
@@ -152,9 +158,8 @@ func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
 	}
 	// The new vote is surrounded by a signed one with a larger target and a
 	// smaller source. Honest validators sign increasing targets, so this range is
-	// usually empty.
-	// (The watermark attestation cannot surround it: target <= targetMark was
-	// denied above.)
+	// usually empty. (The watermark attestation cannot surround it: its target is
+	// below this one's.)
 	for _, a := range h.atts[hi:] {
 		if a.source < source {
 			return Deny(SurroundedVote, fmt.Sprintf(
