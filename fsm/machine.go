@@ -148,9 +148,9 @@ func (m *Machine) ExportInterchange(pubkeys [][48]byte, complete bool) ([]byte, 
 	if m.s.config == nil {
 		return nil, fmt.Errorf("export slashing protection: %w", ErrNoChainConfig)
 	}
-	pks := make([]slashing.Pubkey, len(pubkeys))
-	for i, pk := range pubkeys {
-		pks[i] = slashing.Pubkey(pk)
+	var pks []slashing.Pubkey // nil: every validator with history
+	for _, pk := range pubkeys {
+		pks = append(pks, slashing.Pubkey(pk))
 	}
 	ic, err := m.s.slashing.Export(slashing.Root(m.s.config.GenesisValidatorsRoot), pks, complete)
 	if err != nil {

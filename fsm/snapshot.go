@@ -118,7 +118,7 @@ func unmarshalState(b []byte) (*State, error) {
 	return s, nil
 }
 
-func flag(name string, v uint8) (bool, error) {
+func boolFlag(name string, v uint8) (bool, error) {
 	switch v {
 	case 0:
 		return false, nil
@@ -132,14 +132,14 @@ func flag(name string, v uint8) (bool, error) {
 func stateFromBody(body *snapshotBody) (*State, error) {
 	s := NewState()
 	s.appliedIndex = body.AppliedIndex
-	hasConfig, err := flag("config", body.HasConfig)
+	hasConfig, err := boolFlag("config", body.HasConfig)
 	if err != nil {
 		return nil, err
 	}
-	if s.viewSet, err = flag("view", body.ViewSet); err != nil {
+	if s.viewSet, err = boolFlag("view", body.ViewSet); err != nil {
 		return nil, err
 	}
-	if s.halted, err = flag("halted", body.Halted); err != nil {
+	if s.halted, err = boolFlag("halted", body.Halted); err != nil {
 		return nil, err
 	}
 	if hasConfig {
@@ -218,7 +218,7 @@ func stateFromBody(body *snapshotBody) (*State, error) {
 		hb := &historyBatch{index: b.Index, kind: b.Kind, slot: b.Slot, epoch: b.Epoch, items: make([]ItemResult, len(b.Items))}
 		for j := range b.Items {
 			it := &b.Items[j]
-			approved, err := flag("approved", it.Approved)
+			approved, err := boolFlag("approved", it.Approved)
 			if err != nil {
 				return nil, fmt.Errorf("history batch %d item %d: %w", i, j, err)
 			}
