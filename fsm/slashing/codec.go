@@ -46,7 +46,7 @@ const (
 )
 
 // ErrCorrupt is wrapped by every UnmarshalBinary error about malformed input.
-var ErrCorrupt = errors.New("corrupt slashing-protection state")
+var ErrCorrupt = errors.New("malformed encoding")
 
 // MarshalBinary encodes db deterministically (see the format above). Equal DBs
 // give equal bytes. It never fails; the error is there for encoding.BinaryMarshaler.

@@ -1,0 +1,144 @@
+package slashing
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// goldenDB builds a small DB that uses every feature of the binary format:
+// several validators, watermarks, unknown and known roots, several records at
+// one slot and one target.
+func goldenDB() *DB {
+	db := New()
+	db.RecordProposal(pkA, 10, r1)
+	db.RecordProposal(pkA, 70, r0)
+	db.RecordProposal(pkA, 70, r2)
+	db.RecordProposal(pkA, 300, r1)
+	db.RecordAttestation(pkA, 0, 1, r1)
+	db.RecordAttestation(pkA, 1, 2, r0)
+	db.RecordAttestation(pkA, 2, 9, r1)
+	db.RecordAttestation(pkA, 3, 9, r2)
+	db.RecordAttestation(pkB, 200, 201, r2)
+	db.Prune(2, 32) // pkA: block watermark 10, attestation watermarks (1, 2)
+	db.RecordProposal(Pubkey{0xc}, 1<<40, r1)
+	return db
+}
+
+func TestMarshalBinaryGolden(t *testing.T) {
+	got := mustMarshal(t, goldenDB())
+	path := filepath.Join("testdata", "db_v1.hex")
+	if *update {
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(got)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if strings.TrimSpace(string(want)) != hex.EncodeToString(got) {
+		t.Fatalf("binary encoding changed; if intended, bump BinaryVersion and regenerate with -update\n got %x\nwant %s", got, want)
+	}
+	if got[0] != BinaryVersion {
+		t.Fatalf("first byte %d, want version %d", got[0], BinaryVersion)
+	}
+}
+
+func TestMarshalBinaryRoundTrip(t *testing.T) {
+	for name, db := range map[string]*DB{"empty": New(), "zero value": {}, "golden": goldenDB()} {
+		t.Run(name, func(t *testing.T) {
+			enc := mustMarshal(t, db)
+			back := New()
+			if err := back.UnmarshalBinary(enc); err != nil {
+				t.Fatal(err)
+			}
+			if again := mustMarshal(t, back); !bytes.Equal(again, enc) {
+				t.Fatalf("round trip differs:\n%x\n%x", enc, again)
+			}
+		})
+	}
+}
+
+func TestMarshalBinaryIndependentOfInsertionOrder(t *testing.T) {
+	a, b := New(), New()
+	a.RecordAttestation(pkA, 1, 2, r1)
+	a.RecordAttestation(pkA, 2, 3, r1)
+	a.RecordProposal(pkB, 7, r2)
+	b.RecordProposal(pkB, 7, r2)
+	b.RecordAttestation(pkA, 2, 3, r1)
+	b.RecordAttestation(pkA, 1, 2, r1)
+	if !bytes.Equal(mustMarshal(t, a), mustMarshal(t, b)) {
+		t.Fatal("equal DBs encode differently")
+	}
+}
+
+func TestCloneIsIndependent(t *testing.T) {
+	db := goldenDB()
+	before := mustMarshal(t, db)
+	c := db.Clone()
+	c.RecordProposal(pkA, 400, r1)
+	c.RecordAttestation(pkA, 9, 10, r1)
+	c.Prune(100, 32)
+	if !bytes.Equal(mustMarshal(t, db), before) {
+		t.Fatal("mutating a clone changed the original")
+	}
+}
+
+func TestUnmarshalBinaryRejects(t *testing.T) {
+	good := mustMarshal(t, goldenDB())
+	pk := bytes.Repeat([]byte{0xaa}, 48)
+	// One validator with the given tail after the pubkey.
+	one := func(tail ...byte) []byte {
+		b := []byte{BinaryVersion, 1}
+		b = append(b, pk...)
+		return append(b, tail...)
+	}
+	root1 := append([]byte{1}, bytes.Repeat([]byte{7}, 32)...)
+	tests := map[string][]byte{
+		"empty":                  {},
+		"unknown version":        {2, 0},
+		"truncated count":        {BinaryVersion},
+		"count too large":        {BinaryVersion, 5},
+		"non-minimal varint":     {BinaryVersion, 0x80, 0x00},
+		"trailing bytes":         append(slicesClone(good), 0),
+		"truncated":              good[:len(good)-1],
+		"unknown flag":           one(4, 0, 0),
+		"bad root tag":           one(0, 1, 5, 2, 0),
+		"zero root with tag 1":   one(append([]byte{0, 1, 5, 1}, make([]byte, 32)...)...),
+		"duplicate block":        one(append(append([]byte{0, 2, 5}, root1...), append([]byte{0}, root1...)...)...),
+		"block at watermark":     one(1, 5, 1, 5, 0, 0),
+		"attestation at mark":    one(2, 1, 5, 0, 1, 5, 1, 0),
+		"attestations unordered": one(0, 0, 2, 5, 1, 0, 0, 0, 0),
+		"slot overflow":          one(append(binary.AppendUvarint([]byte{0, 2}, ^uint64(0)), 0, 1, 0, 0)...),
+		"pubkeys not ascending": func() []byte {
+			b := []byte{BinaryVersion, 2}
+			b = append(b, pk...)
+			b = append(b, 0, 0, 0)
+			b = append(b, pk...)
+			return append(b, 0, 0, 0)
+		}(),
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			db := goldenDB()
+			err := db.UnmarshalBinary(in)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v, want ErrCorrupt", err)
+			}
+			if !bytes.Equal(mustMarshal(t, db), good) {
+				t.Fatal("failed UnmarshalBinary changed the DB")
+			}
+		})
+	}
+}
+
+func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
