@@ -82,16 +82,18 @@ func formatErr(field, format string, args ...any) *FormatError {
 // Keystore is an EIP-2335 (version 4) keystore. Its JSON form is exactly the
 // one the EIP specifies; byte strings are lowercase hex without "0x".
 type Keystore struct {
-	Crypto      CryptoModule `json:"crypto"`
-	Description string       `json:"description"`
+	Crypto CryptoModule `json:"crypto"`
+	// Description is free text for the user; may be empty.
+	Description string `json:"description"`
 	// Pubkey is the hex-encoded 48-byte public key of the stored secret key,
-	// or empty if unknown.
+	// or empty if unknown. A "0x" prefix is tolerated on input.
 	Pubkey string `json:"pubkey"`
 	// Path is the EIP-2334 derivation path of the key, or empty.
 	Path string `json:"path"`
 	// UUID is the keystore's identifier (RFC 4122 text form).
-	UUID    string `json:"uuid"`
-	Version int    `json:"version"`
+	UUID string `json:"uuid"`
+	// Version is always KeystoreVersion (4).
+	Version int `json:"version"`
 }
 
 // CryptoModule holds the three EIP-2335 modules.
@@ -465,9 +467,8 @@ func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// decodeObject decodes one JSON object into its raw members. A nil allowed
-// list permits no members at all only when enforced by the caller; see
-// requiredObject.
+// decodeObject decodes one JSON object into its raw members; field names
+// the object in errors ("" for the whole document).
 func decodeObject(data []byte, field string) (map[string]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 && field == "" {
@@ -506,7 +507,7 @@ func join(parent, name string) string {
 }
 
 // requiredObject returns member name of m, which must be an object whose
-// members are all in allowed and include every allowed name.
+// members are exactly the names in allowed (none when allowed is nil).
 func requiredObject(m map[string]json.RawMessage, parent, name string, allowed []string) (map[string]json.RawMessage, error) {
 	field := join(parent, name)
 	raw, ok := m[name]
