@@ -28,7 +28,7 @@ func goldenDB() *DB {
 	db.RecordAttestation(pkA, 2, 9, r1)
 	db.RecordAttestation(pkA, 3, 9, r2)
 	db.RecordAttestation(pkB, 200, 201, r2)
-	db.Prune(2, 32) // pkA: block watermark 10, attestation watermarks (1, 2)
+	db.Prune(2, 32) // pkA: block watermark 10, attestation watermarks (0, 1)
 	db.RecordProposal(Pubkey{0xc}, 1<<40, r1)
 	return db
 }
