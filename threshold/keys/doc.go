@@ -1,7 +1,7 @@
 // Package keys derives, stores and loads the BLS12-381 secret keys that phalanx
 // splits into threshold shares and keeps at rest.
 //
-// It implements three public standards and one convention:
+// It implements these public standards and one devnet convention:
 //
 //   - EIP-2333 hierarchical key derivation (DeriveMasterSK, DeriveChildSK) and
 //     EIP-2334 paths (DerivePath), with the BIP-39 mnemonic-to-seed step
