@@ -124,5 +124,33 @@ func Decode(b []byte) (Entry, error) {
 	if d, ok := e.(*Duty); ok && !d.Kind.Known() {
 		return nil, fmt.Errorf("decode duty: %w %d", ErrUnknownDutyKind, uint8(d.Kind))
 	}
+	normalize(e)
 	return e, nil
+}
+
+// normalize makes empty lists nil, so that a decoded entry equals the one that was encoded whichever way the
+// encoder spelled "empty".
+func normalize(e Entry) {
+	switch v := e.(type) {
+	case *ChainConfig:
+		v.Forks = nilIfEmpty(v.Forks)
+	case *ValidatorAdd:
+		v.SharePubkeys = nilIfEmpty(v.SharePubkeys)
+	case *ValidatorIndices:
+		v.Items = nilIfEmpty(v.Items)
+	case *Duty:
+		v.Data = nilIfEmpty(v.Data)
+		v.Items = nilIfEmpty(v.Items)
+	case *SlashingImport:
+		v.Interchange = nilIfEmpty(v.Interchange)
+	case *Halt:
+		v.Reason = nilIfEmpty(v.Reason)
+	}
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
