@@ -64,7 +64,7 @@ func (s *State) run(index uint64, data []byte, commit bool) *Result {
 	e, err := Decode(data)
 	if err != nil {
 		t := EntryType(0)
-		if len(data) >= envelopeHeader {
+		if len(data) >= envelopeHeader && EntryType(data[1]).Known() {
 			t = EntryType(data[1])
 		}
 		return reject(t, "%v", err)
