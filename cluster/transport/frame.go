@@ -17,11 +17,12 @@ import (
 //	[version u8 = 1][type u8][length u32 big-endian][body: length bytes]
 //
 // RPC bodies hold the raft message in a compact binary encoding (unsigned
-// integers as uvarints, signed ones as zig-zag varints, byte strings as a
-// uvarint length then the bytes, booleans as one byte 0 or 1) followed by the
-// extension list: a uvarint count, then per extension [type u16 big-endian]
-// and a byte string. Snapshot chunk bodies are raw snapshot bytes. Frame types
-// only ever grow; a decoder refuses anything it does not know.
+// integers as uvarints, signed ones as zig-zag varints, both minimal; byte
+// strings as a uvarint length then the bytes; booleans as one byte 0 or 1;
+// times as Unix seconds and nanoseconds) followed by the extension list: a
+// uvarint count, then per extension [type u16 big-endian] and a byte string.
+// Snapshot chunk bodies are raw snapshot bytes. Frame types only ever grow; a
+// decoder refuses anything it does not know, and trailing bytes.
 const (
 	frameVersion    byte = 1
 	frameHeaderSize      = 6
@@ -487,6 +488,10 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad uvarint")
 		return 0
 	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal uvarint")
+		return 0
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -498,6 +503,10 @@ func (d *decoder) int() int {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail("bad varint")
+		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal varint")
 		return 0
 	}
 	if v < math.MinInt || v > math.MaxInt {
@@ -570,12 +579,20 @@ func (d *decoder) time() time.Time {
 	if d.err != nil {
 		return time.Time{}
 	}
+	if sec < -maxTimeSeconds || sec > maxTimeSeconds {
+		d.fail("seconds %d out of range", sec)
+		return time.Time{}
+	}
 	if nsec >= uint64(time.Second) {
 		d.fail("nanoseconds %d out of range", nsec)
 		return time.Time{}
 	}
 	return time.Unix(int64(sec), int64(nsec)).UTC()
 }
+
+// maxTimeSeconds bounds decoded Unix seconds (about ±35,000 years, which
+// includes the zero time) so that every accepted time re-encodes identically.
+const maxTimeSeconds = 1 << 40
 
 // count reads a list length and checks it against the remaining bytes,
 // given the smallest encoded size of one element, so that the caller can

@@ -49,13 +49,13 @@ func (t *Transport) Stats() Stats {
 			Errors:                 c.sentByType[frameErrorResponse].Load(),
 		},
 		Received: FrameCounts{
-			AppendEntries:          c.receivedByType[frameAppendEntriesRequest].Load() - c.heartbeatsReceived.Load(),
-			Heartbeats:             c.heartbeatsReceived.Load(),
-			RequestVote:            c.receivedByType[frameRequestVoteRequest].Load(),
-			RequestPreVote:         c.receivedByType[frameRequestPreVoteRequest].Load(),
-			InstallSnapshot:        c.receivedByType[frameInstallSnapshotRequest].Load(),
-			TimeoutNow:             c.receivedByType[frameTimeoutNowRequest].Load(),
-			Errors:                 c.receivedByType[frameErrorResponse].Load(),
+			AppendEntries:   c.receivedByType[frameAppendEntriesRequest].Load() - c.heartbeatsReceived.Load(),
+			Heartbeats:      c.heartbeatsReceived.Load(),
+			RequestVote:     c.receivedByType[frameRequestVoteRequest].Load(),
+			RequestPreVote:  c.receivedByType[frameRequestPreVoteRequest].Load(),
+			InstallSnapshot: c.receivedByType[frameInstallSnapshotRequest].Load(),
+			TimeoutNow:      c.receivedByType[frameTimeoutNowRequest].Load(),
+			Errors:          c.receivedByType[frameErrorResponse].Load(),
 		},
 	}
 }
