@@ -359,7 +359,8 @@ type ImportReport struct {
 // chain's genesis_validators_root; an interchange for another chain fails with
 // ErrGenesisMismatch. Several entries for one pubkey are merged. Slashable data
 // (against itself or the existing history) is imported, counted in the report,
-// and makes the rules deny more, never less.
+// and makes the rules deny more, never less. Every pubkey in the interchange
+// becomes known to the DB (see Validators), even one with empty lists.
 func (db *DB) Import(ic *Interchange, gvr Root) (ImportReport, error) {
 	var rep ImportReport
 	if ic == nil {

@@ -233,18 +233,18 @@ func TestExportShapes(t *testing.T) {
 		t.Fatalf("complete attestations %+v, want %+v", got, wantAtts)
 	}
 
-	min, err := db.Export(gvr, []Pubkey{pkA, pkB}, false)
+	minimal, err := db.Export(gvr, []Pubkey{pkA, pkB}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := min.Data[0].SignedBlocks; !equalSlices(got, []SignedBlock{{Slot: 300, SigningRoot: r1}}) {
+	if got := minimal.Data[0].SignedBlocks; !equalSlices(got, []SignedBlock{{Slot: 300, SigningRoot: r1}}) {
 		t.Fatalf("minimal blocks %+v", got)
 	}
 	// Two records at target 9: the minimal attestation carries no signing root.
-	if got := min.Data[0].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 3, TargetEpoch: 9}}) {
+	if got := minimal.Data[0].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 3, TargetEpoch: 9}}) {
 		t.Fatalf("minimal attestations %+v", got)
 	}
-	if got := min.Data[1].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 200, TargetEpoch: 201, SigningRoot: r2}}) {
+	if got := minimal.Data[1].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 200, TargetEpoch: 201, SigningRoot: r2}}) {
 		t.Fatalf("minimal attestations of pkB %+v", got)
 	}
 }

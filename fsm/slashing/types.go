@@ -57,11 +57,11 @@ func decodeHex(dst []byte, s string) error {
 
 // abbreviate keeps error messages short when the input is long garbage.
 func abbreviate(s string) string {
-	const max = 100
-	if len(s) <= max {
+	const limit = 100
+	if len(s) <= limit {
 		return s
 	}
-	return s[:max] + "…"
+	return s[:limit] + "…"
 }
 
 // Reason says why a signing request was denied. Values are part of the wire
