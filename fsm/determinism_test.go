@@ -105,7 +105,8 @@ func (g *logGen) entry(i int) []byte {
 			kind = DutyBlindedProposal
 		}
 		slot := g.slot - min(g.slot, uint64(r.Intn(4)))
-		return mustEncode(t, proposalDuty(t, kind, slot, byte(r.Intn(2)), g.key(v), 100+v))
+		proposer := 1 + slot%g.n // one proposer per slot, as on chain
+		return mustEncode(t, proposalDuty(t, kind, slot, byte(r.Intn(2)), g.key(proposer), 100+proposer))
 	default:
 		kinds := []DutyKind{DutyRandao, DutySelectionProof, DutyAggregateAndProof, DutySyncCommitteeMessage,
 			DutySyncSelectionProof, DutyContributionAndProof, DutyVoluntaryExit, DutyValidatorRegistration}
