@@ -99,7 +99,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, id := range c.Allowed {
-		if err := id.Validate(); err != nil {
+		if _, err := peer.IDFromBytes([]byte(id)); err != nil {
 			return fmt.Errorf("%w: Allowed[%d] is not a peer ID: %v", ErrInvalidConfig, i, err)
 		}
 	}
