@@ -326,6 +326,14 @@ func (t *Transport) putStream(s *stream) {
 	_ = s.s.Close()
 }
 
+// discard resets a failed stream together with the idle streams to the same
+// peer: after an I/O failure they are likely dead too (the peer restarted or
+// the connection dropped), and raft's retry should dial afresh.
+func (t *Transport) discard(s *stream) {
+	_ = s.s.Reset()
+	t.dropPool(s.peer)
+}
+
 func (t *Transport) dropPool(id peer.ID) {
 	t.poolMu.Lock()
 	ss := t.pool[id]
@@ -345,12 +353,12 @@ func (t *Transport) roundTrip(target raft.ServerAddress, req *frame, want frameT
 	}
 	_ = s.s.SetDeadline(time.Now().Add(t.cfg.Timeout))
 	if err := s.writeFrame(req, t.cfg.MaxFrameSize); err != nil {
-		_ = s.s.Reset()
+		t.discard(s)
 		return nil, fmt.Errorf("%s to %s: %w", req.typ, target, err)
 	}
 	resp, err := readFrame(s.r, t.cfg.MaxFrameSize)
 	if err != nil {
-		_ = s.s.Reset()
+		t.discard(s)
 		return nil, fmt.Errorf("%s to %s: read response: %w", req.typ, target, err)
 	}
 	if resp.typ != want && resp.typ != frameErrorResponse {
