@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,9 +162,10 @@ type clusterOpts struct {
 }
 
 type testCluster struct {
-	t     testing.TB
-	opts  clusterOpts
-	nodes []*testNode
+	t             testing.TB
+	opts          clusterOpts
+	nodes         []*testNode
+	leaderChanges atomic.Int64 // applies retried after a lost leadership
 }
 
 func testRaftConfig(id raft.ServerID, o clusterOpts) *raft.Config {
@@ -329,18 +331,39 @@ func (c *testCluster) leader() *testNode {
 // apply commits cmd through the current leader, retrying across leader changes.
 func (c *testCluster) apply(cmd []byte) uint64 {
 	c.t.Helper()
-	for attempt := 0; attempt < 20; attempt++ {
-		f := c.leader().raft.Apply(cmd, 10*time.Second)
+	idx, err := c.tryApply(cmd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return idx
+}
+
+// tryApply commits cmd through the current leader. A busy machine can cost
+// the leader its lease; the command is then retried on the next leader, so a
+// command may be applied twice (waitConverged allows for that).
+func (c *testCluster) tryApply(cmd []byte) (uint64, error) {
+	for attempt := 0; attempt < 10; attempt++ {
+		var l *testNode
+		for _, n := range c.alive() {
+			if n.raft.State() == raft.Leader {
+				l = n
+			}
+		}
+		if l == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		f := l.raft.Apply(cmd, 10*time.Second)
 		err := f.Error()
 		if err == nil {
-			return f.Index()
+			return f.Index(), nil
 		}
 		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrEnqueueTimeout) {
-			c.t.Fatalf("apply: %v", err)
+			return 0, err
 		}
+		c.leaderChanges.Add(1)
 	}
-	c.t.Fatal("apply: no stable leader")
-	return 0
+	return 0, errors.New("no stable leader")
 }
 
 // applyMany commits count commands from workers goroutines and returns their indices.
@@ -352,7 +375,6 @@ func (c *testCluster) applyMany(count, workers, size int) []uint64 {
 		wg      sync.WaitGroup
 		errs    = make(chan error, workers)
 	)
-	leader := c.leader()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -360,13 +382,13 @@ func (c *testCluster) applyMany(count, workers, size int) []uint64 {
 			for i := w; i < count; i += workers {
 				cmd := make([]byte, size)
 				copy(cmd, fmt.Sprintf("cmd-%06d", i))
-				f := leader.raft.Apply(cmd, 10*time.Second)
-				if err := f.Error(); err != nil {
+				idx, err := c.tryApply(cmd)
+				if err != nil {
 					errs <- fmt.Errorf("apply %d: %w", i, err)
 					return
 				}
 				mu.Lock()
-				indices = append(indices, f.Index())
+				indices = append(indices, idx)
 				mu.Unlock()
 			}
 		}(w)
@@ -379,22 +401,23 @@ func (c *testCluster) applyMany(count, workers, size int) []uint64 {
 	return indices
 }
 
-// waitConverged waits until every live node applied want commands with equal digests.
-func (c *testCluster) waitConverged(want int) {
+// waitConverged waits until every live node applied the same commands, at
+// least want of them (exactly want unless an apply was retried), and
+// returns how many.
+func (c *testCluster) waitConverged(want int) int {
 	c.t.Helper()
+	var count int
 	waitFor(c.t, 30*time.Second, fmt.Sprintf("every FSM to hold %d commands", want), func() bool {
 		var first [32]byte
 		for i, n := range c.alive() {
-			count, sum := n.fsm.state()
-			if count != want {
-				return false
-			}
+			got, sum := n.fsm.state()
 			if i == 0 {
-				first = sum
-			} else if sum != first {
+				first, count = sum, got
+			} else if sum != first || got != count {
 				return false
 			}
 		}
-		return true
+		return count >= want && (count == want || c.leaderChanges.Load() > 0)
 	})
+	return count
 }

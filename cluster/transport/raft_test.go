@@ -48,7 +48,7 @@ func TestRaftClusterReplicatesWithHooks(t *testing.T) {
 			if st.Sent.Heartbeats == 0 {
 				t.Error("no heartbeats were sent")
 			}
-			checkHooks(t, c, indices)
+			checkHooks(t, c, indices, c.leader() == leader && c.leaderChanges.Load() == 0)
 		})
 	}
 }
@@ -56,7 +56,7 @@ func TestRaftClusterReplicatesWithHooks(t *testing.T) {
 // checkHooks verifies that every extension a follower attached reached a
 // leader exactly once, that followers named every committed index, and
 // that request extensions named their target.
-func checkHooks(t *testing.T, c *testCluster, indices []uint64) {
+func checkHooks(t *testing.T, c *testCluster, indices []uint64, stableLeader bool) {
 	t.Helper()
 	for _, f := range c.nodes {
 		// Responses may still be in flight: wait until the leaders have
@@ -80,6 +80,12 @@ func checkHooks(t *testing.T, c *testCluster, indices []uint64) {
 		}
 		if f.raft.State() == raft.Leader && len(reqExt) == 0 {
 			continue // a leader since the start never followed
+		}
+		if !stableLeader {
+			// A node that led for a while did not append what it proposed
+			// through AppendEntries; only the payload check above holds.
+			t.Log("leadership changed during the run; index coverage not checked")
+			continue
 		}
 		for _, idx := range indices {
 			if !named[idx] {
@@ -152,7 +158,12 @@ func TestRaftSnapshotCatchUp(t *testing.T) {
 	}
 	c.waitConverged(first + 100)
 
-	st := c.leader().trans.Stats().Sent
+	var st FrameCounts
+	for _, n := range c.nodes {
+		sent := n.trans.Stats().Sent
+		st.InstallSnapshot += sent.InstallSnapshot
+		st.SnapshotChunks += sent.SnapshotChunks
+	}
 	if st.InstallSnapshot == 0 {
 		t.Fatal("the joiner caught up without InstallSnapshot")
 	}
