@@ -493,7 +493,8 @@ func putFrameHeader(b []byte, typ frameType, n int) {
 }
 
 // isHeartbeat reports whether req is one of raft's heartbeats, which carry a
-// term and a leader but no log position (the test raft's NetworkTransport uses).
+// term and a leader but no log position (the same test raft's NetworkTransport
+// applies before taking its heartbeat fast path).
 func isHeartbeat(req *raft.AppendEntriesRequest) bool {
 	leader := req.Addr
 	if len(leader) == 0 {
