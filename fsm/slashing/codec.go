@@ -7,10 +7,10 @@ import (
 	"fmt"
 )
 
-// Binary format, version 1 (all integers are unsigned LEB128 varints in their
+// Binary format, version 2 (all integers are unsigned LEB128 varints in their
 // shortest form; byte strings are raw):
 //
-//	version   byte = 1
+//	version   byte = 2
 //	count     varint                       number of validators
 //	count × validator, sorted by pubkey, each:
 //	  pubkey      48 bytes
@@ -20,19 +20,26 @@ import (
 //	  nblocks     varint
 //	  nblocks × block, sorted by (slot, root):
 //	    slot      varint                    first: absolute; then: delta to the previous slot
-//	    root      byte 0 (unknown) | byte 1 followed by 32 bytes (non-zero root)
+//	    root      byte 0 (unknown) | byte 1 followed by 32 bytes (explicit root, any value)
 //	  natts       varint
 //	  natts × attestation, sorted by (target, source, root):
 //	    target    varint                    first: absolute; then: delta to the previous target
 //	    source    varint
 //	    root      as for blocks
 //
+// Roots sort unknown first, then explicit ones by their bytes.
+//
 // Decoding is strict: anything that a canonical encoder would not produce is an
 // error, so equal DBs and only equal DBs have equal encodings.
+//
+// Version 1 had the same layout but no explicit all-zero root: a zero signing
+// root was recorded as unknown, and tag 1 with 32 zero bytes was invalid.
+// Version 2 tells an explicit all-zero root apart from an unknown one, so a
+// version 1 encoding does not say which of the two a tag 0 meant; it is not read.
 const (
 	// BinaryVersion is the format version MarshalBinary writes and the only one
 	// UnmarshalBinary reads.
-	BinaryVersion = 1
+	BinaryVersion = 2
 
 	flagBlockMark = 1 << 0
 	flagAttMark   = 1 << 1
@@ -97,12 +104,12 @@ func (db *DB) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
-func appendRoot(b []byte, r Root) []byte {
-	if r.IsZero() {
+func appendRoot(b []byte, r OptionalRoot) []byte {
+	if !r.Known {
 		return append(b, 0)
 	}
 	b = append(b, 1)
-	return append(b, r[:]...)
+	return append(b, r.Root[:]...)
 }
 
 // UnmarshalBinary replaces db's contents with the decoded state. On error db is
@@ -199,16 +206,14 @@ func (d *decoder) count(minSize int, what string) int {
 	return int(n)
 }
 
-func (d *decoder) root(what string) Root {
-	var r Root
+func (d *decoder) root(what string) OptionalRoot {
+	var r OptionalRoot
 	switch tag := d.byte1(what); {
 	case d.err != nil:
 	case tag == 0:
 	case tag == 1:
-		d.bytes(r[:], what)
-		if d.err == nil && r.IsZero() {
-			d.fail("%s: zero root must be encoded as unknown (tag 0)", what)
-		}
+		d.bytes(r.Root[:], what)
+		r.Known = d.err == nil
 	default:
 		d.fail("%s: root tag %d, want 0 or 1", what, tag)
 	}

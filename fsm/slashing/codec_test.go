@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +16,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // goldenDB builds a small DB that uses every feature of the binary format:
-// several validators, watermarks, unknown and known roots, several records at
-// one slot and one target.
+// several validators, watermarks, unknown roots, explicit roots (the all-zero one
+// included), several records at one slot and one target.
 func goldenDB() *DB {
 	db := New()
 	db.RecordProposal(pkA, 10, r1)
@@ -28,6 +29,11 @@ func goldenDB() *DB {
 	db.RecordAttestation(pkA, 2, 9, r1)
 	db.RecordAttestation(pkA, 3, 9, r2)
 	db.RecordAttestation(pkB, 200, 201, r2)
+	importInto(db, Root{}, InterchangeValidator{ // no signing_root: unknown roots
+		Pubkey:             pkA,
+		SignedBlocks:       []SignedBlock{{Slot: 70}},
+		SignedAttestations: []SignedAttestation{{SourceEpoch: 1, TargetEpoch: 2}},
+	})
 	db.Prune(2, 32) // pkA: block watermark 10, attestation watermarks (0, 1)
 	db.RecordProposal(Pubkey{0xc}, 1<<40, r1)
 	return db
@@ -35,7 +41,7 @@ func goldenDB() *DB {
 
 func TestMarshalBinaryGolden(t *testing.T) {
 	got := mustMarshal(t, goldenDB())
-	path := filepath.Join("testdata", "db_v1.hex")
+	path := filepath.Join("testdata", fmt.Sprintf("db_v%d.hex", BinaryVersion))
 	if *update {
 		if err := os.WriteFile(path, []byte(hex.EncodeToString(got)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -105,7 +111,8 @@ func TestUnmarshalBinaryRejects(t *testing.T) {
 	root1 := append([]byte{1}, bytes.Repeat([]byte{7}, 32)...)
 	tests := map[string][]byte{
 		"empty":                  {},
-		"unknown version":        {2, 0},
+		"version 1":              {1, 0},
+		"unknown version":        {BinaryVersion + 1, 0},
 		"truncated count":        {BinaryVersion},
 		"count too large":        {BinaryVersion, 5},
 		"non-minimal varint":     {BinaryVersion, 0x80, 0x00},
@@ -113,7 +120,6 @@ func TestUnmarshalBinaryRejects(t *testing.T) {
 		"truncated":              good[:len(good)-1],
 		"unknown flag":           one(4, 0, 0),
 		"bad root tag":           one(0, 1, 5, 2, 0),
-		"zero root with tag 1":   one(append([]byte{0, 1, 5, 1}, make([]byte, 32)...)...),
 		"duplicate block":        one(append(append([]byte{0, 2, 5}, root1...), append([]byte{0}, root1...)...)...),
 		"block at watermark":     one(1, 5, 1, 5, 0, 0),
 		"attestation at mark":    one(2, 1, 5, 0, 1, 5, 1, 0),
@@ -142,3 +148,43 @@ func TestUnmarshalBinaryRejects(t *testing.T) {
 }
 
 func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// TestUnmarshalBinaryRootKinds pins the two root tags: tag 1 with 32 zero bytes
+// is an explicit all-zero root, which a repeat signing matches; tag 0 is an
+// unknown root, which nothing matches.
+func TestUnmarshalBinaryRootKinds(t *testing.T) {
+	pk := Pubkey{0xaa}
+	oneBlock := func(root ...byte) []byte {
+		b := append([]byte{BinaryVersion, 1}, pk[:]...)
+		b = append(b, 0, 1, 5) // no flags, one block at slot 5
+		b = append(b, root...)
+		return append(b, 0) // no attestations
+	}
+	for _, tc := range []struct {
+		name     string
+		enc      []byte
+		approved bool
+	}{
+		{"explicit zero root", oneBlock(append([]byte{1}, make([]byte, 32)...)...), true},
+		{"unknown root", oneBlock(0), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := New()
+			if err := db.UnmarshalBinary(tc.enc); err != nil {
+				t.Fatal(err)
+			}
+			if v := db.CheckProposal(pk, 5, Root{}); v.Approved != tc.approved {
+				t.Fatalf("signing slot 5 with the zero root again: %v, want approved=%v", v, tc.approved)
+			}
+			if !bytes.Equal(mustMarshal(t, db), tc.enc) {
+				t.Fatal("round trip differs")
+			}
+		})
+	}
+	// Recording the zero root gives the explicit encoding.
+	db := New()
+	db.RecordProposal(pk, 5, Root{})
+	if want := oneBlock(append([]byte{1}, make([]byte, 32)...)...); !bytes.Equal(mustMarshal(t, db), want) {
+		t.Fatalf("recorded zero root encodes as %x, want %x", mustMarshal(t, db), want)
+	}
+}

@@ -16,17 +16,17 @@ type DB struct {
 	vals map[Pubkey]*history
 }
 
-// blockRecord is one signed block. A zero root means the signing root is unknown.
+// blockRecord is one signed block, with an explicit or an unknown signing root.
 type blockRecord struct {
 	slot uint64
-	root Root
+	root OptionalRoot
 }
 
-// attRecord is one signed attestation. A zero root means the signing root is
-// unknown.
+// attRecord is one signed attestation, with an explicit or an unknown signing
+// root.
 type attRecord struct {
 	source, target uint64
-	root           Root
+	root           OptionalRoot
 }
 
 // history is the record of one validator.
@@ -34,6 +34,8 @@ type attRecord struct {
 // Invariants (kept by every mutation, checked by UnmarshalBinary):
 //   - blocks is sorted by (slot, root) without duplicates;
 //   - atts is sorted by (target, source, root) without duplicates;
+//   - roots sort unknown first, then explicit ones by their bytes (cmpRoot);
+//     an unknown root's bytes are zero;
 //   - with hasBlockMark, every block's slot is > blockMark;
 //   - with hasAttMark, every attestation's target is > targetMark;
 //   - minSource and maxSource are the smallest and largest sources in atts (0
@@ -104,19 +106,21 @@ func (db *DB) lookup(pk Pubkey, create bool) *history {
 
 // RecordProposal records that pk signed a block at slot with signingRoot. The
 // caller must have called CheckProposal first and got an approval; recording is
-// unconditional. A zero signingRoot is recorded as unknown. Recording a block at
-// or below the low watermark changes nothing: the watermark already covers it.
+// unconditional. signingRoot is recorded as an explicit root, even when it is all
+// zeros, so signing the same block again is a repeat. Recording a block at or
+// below the low watermark changes nothing: the watermark already covers it.
 func (db *DB) RecordProposal(pk Pubkey, slot uint64, signingRoot Root) {
-	db.lookup(pk, true).addBlock(blockRecord{slot: slot, root: signingRoot})
+	db.lookup(pk, true).addBlock(blockRecord{slot: slot, root: KnownRoot(signingRoot)})
 }
 
 // RecordAttestation records that pk signed an attestation (source, target) with
 // signingRoot. The caller must have called CheckAttestation first and got an
-// approval; recording is unconditional. A zero signingRoot is recorded as
-// unknown. An attestation at or below the target watermark is folded into the
+// approval; recording is unconditional. signingRoot is recorded as an explicit
+// root, even when it is all zeros, so signing the same attestation again is a
+// repeat. An attestation at or below the target watermark is folded into the
 // watermarks instead of being stored.
 func (db *DB) RecordAttestation(pk Pubkey, source, target uint64, signingRoot Root) {
-	db.lookup(pk, true).addAtt(attRecord{source: source, target: target, root: signingRoot})
+	db.lookup(pk, true).addAtt(attRecord{source: source, target: target, root: KnownRoot(signingRoot)})
 }
 
 // Prune folds history strictly below the finalized epoch into the low
@@ -181,6 +185,21 @@ func (h *history) recomputeSourceBounds() {
 	}
 }
 
+// cmpRoot orders unknown roots before explicit ones, and explicit ones by
+// their bytes.
+func cmpRoot(a, b OptionalRoot) int {
+	switch {
+	case a.Known != b.Known:
+		if a.Known {
+			return 1
+		}
+		return -1
+	case !a.Known:
+		return 0
+	}
+	return bytes.Compare(a.Root[:], b.Root[:])
+}
+
 func cmpBlock(a, b blockRecord) int {
 	switch {
 	case a.slot < b.slot:
@@ -188,7 +207,7 @@ func cmpBlock(a, b blockRecord) int {
 	case a.slot > b.slot:
 		return 1
 	}
-	return bytes.Compare(a.root[:], b.root[:])
+	return cmpRoot(a.root, b.root)
 }
 
 func cmpAtt(a, b attRecord) int {
@@ -202,7 +221,7 @@ func cmpAtt(a, b attRecord) int {
 	case a.source > b.source:
 		return 1
 	}
-	return bytes.Compare(a.root[:], b.root[:])
+	return cmpRoot(a.root, b.root)
 }
 
 // addBlock inserts b, keeping the invariants. It reports whether the history

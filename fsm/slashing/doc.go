@@ -16,9 +16,13 @@
 // The DB follows the EIP's "complete" strategy: it keeps every signed block and
 // attestation of every validator, and it enforces all five conditions of the EIP
 // at all times (not only after an import). Identical re-signing (same slot, or
-// same source and target, and the same non-zero signing root) is approved, so the
-// cluster can re-issue a signature it already produced. A record whose signing
-// root is missing or zero never matches anything.
+// same source and target, and the same explicit signing root) is approved, so the
+// cluster can re-issue a signature it already produced. A signing root is either
+// explicit (every message signed through the DB, and every imported message with
+// a signing_root, whatever its value, the all-zero root included) or unknown (an
+// imported message without signing_root). A record whose signing root is unknown
+// never matches anything: no block at its slot, and no attestation with its
+// target epoch, is signed again.
 //
 // Prune folds history strictly below the finalized epoch into per-validator low
 // watermarks. A watermark behaves exactly like one extra signed message with an

@@ -48,19 +48,21 @@ type InterchangeValidator struct {
 	SignedAttestations []SignedAttestation `json:"signed_attestations"`
 }
 
-// SignedBlock is one element of "signed_blocks". A zero SigningRoot means the
-// signing root is absent (unknown); it is omitted from the JSON.
+// SignedBlock is one element of "signed_blocks". An unknown SigningRoot (the
+// zero OptionalRoot) stands for an absent signing_root and is omitted from the
+// JSON; an explicit one is written, even when it is all zeros.
 type SignedBlock struct {
-	Slot        uint64 `json:"slot,string"`
-	SigningRoot Root   `json:"signing_root,omitzero"`
+	Slot        uint64       `json:"slot,string"`
+	SigningRoot OptionalRoot `json:"signing_root,omitzero"`
 }
 
-// SignedAttestation is one element of "signed_attestations". A zero SigningRoot
-// means the signing root is absent (unknown); it is omitted from the JSON.
+// SignedAttestation is one element of "signed_attestations". An unknown
+// SigningRoot (the zero OptionalRoot) stands for an absent signing_root and is
+// omitted from the JSON; an explicit one is written, even when it is all zeros.
 type SignedAttestation struct {
-	SourceEpoch uint64 `json:"source_epoch,string"`
-	TargetEpoch uint64 `json:"target_epoch,string"`
-	SigningRoot Root   `json:"signing_root,omitzero"`
+	SourceEpoch uint64       `json:"source_epoch,string"`
+	TargetEpoch uint64       `json:"target_epoch,string"`
+	SigningRoot OptionalRoot `json:"signing_root,omitzero"`
 }
 
 // MarshalJSON encodes ic in the EIP's shape; nil lists are written as [] (the
@@ -329,12 +331,19 @@ func jsonUint(data json.RawMessage, path string) (uint64, error) {
 	return v, nil
 }
 
-// optionalRoot decodes an optional signing_root. Absent (or null) leaves dst zero.
-func optionalRoot(data json.RawMessage, path string, dst *Root) error {
+// optionalRoot decodes an optional signing_root. Absent (or null) leaves dst
+// unknown; any valid hex root, the all-zero one included, makes it explicit.
+func optionalRoot(data json.RawMessage, path string, dst *OptionalRoot) error {
+	*dst = OptionalRoot{}
 	if k := jsonKind(data); k == 0 || k == 'n' {
 		return nil
 	}
-	return jsonHex(data, path, dst[:])
+	var r Root
+	if err := jsonHex(data, path, r[:]); err != nil {
+		return err
+	}
+	*dst = KnownRoot(r)
+	return nil
 }
 
 // ImportReport summarises what Import did.
@@ -389,10 +398,10 @@ func (db *DB) Import(ic *Interchange, gvr Root) (ImportReport, error) {
 			byKey[v.Pubkey] = m
 		}
 		for _, b := range v.SignedBlocks {
-			m.blocks = append(m.blocks, blockRecord{slot: b.Slot, root: b.SigningRoot})
+			m.blocks = append(m.blocks, blockRecord{slot: b.Slot, root: canonicalRoot(b.SigningRoot)})
 		}
 		for _, a := range v.SignedAttestations {
-			m.atts = append(m.atts, attRecord{source: a.SourceEpoch, target: a.TargetEpoch, root: a.SigningRoot})
+			m.atts = append(m.atts, attRecord{source: a.SourceEpoch, target: a.TargetEpoch, root: canonicalRoot(a.SigningRoot)})
 		}
 	}
 	pks := make([]Pubkey, 0, len(byKey))
@@ -444,17 +453,28 @@ func (db *DB) Import(ic *Interchange, gvr Root) (ImportReport, error) {
 	return rep, nil
 }
 
+// canonicalRoot clears the bytes of an unknown root, which carry no meaning, so
+// that equal records compare equal.
+func canonicalRoot(r OptionalRoot) OptionalRoot {
+	if !r.Known {
+		return OptionalRoot{}
+	}
+	return r
+}
+
 // Export returns an interchange for gvr holding the history of pubkeys (nil
 // means every validator in the DB), sorted by pubkey and without duplicates. A
 // requested pubkey without history is exported with empty lists.
 //
 // With complete, every record is exported, plus the low watermarks as one block
 // and one attestation without signing root; importing the result into an empty
-// DB gives a DB that denies exactly what db denies.
+// DB gives a DB that denies exactly what db denies. Explicit signing roots are
+// exported as present (even when all zeros), unknown ones as absent.
 //
 // Without complete the export is minimal: per validator, the highest-slot block
 // and one attestation with the highest source and the highest target in the
-// history (the signing root is kept only when that is a single real record).
+// history (the signing root, explicit or unknown, is kept only when that is a
+// single real record).
 // Any client that enforces the EIP's conditions on it refuses at least
 // everything db refuses.
 func (db *DB) Export(gvr Root, pubkeys []Pubkey, complete bool) (*Interchange, error) {

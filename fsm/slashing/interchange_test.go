@@ -212,8 +212,10 @@ func TestExportShapes(t *testing.T) {
 	gvr := Root{0x42}
 	db := goldenDB()
 
-	// pkA after goldenDB: block watermark 10, blocks 70 (r0), 70 (r2), 300 (r1);
-	// attestation watermarks (0, 1), attestations (1, 2, r0), (2, 9, r1), (3, 9, r2).
+	// pkA after goldenDB: block watermark 10, blocks 70 (unknown), 70 (r0),
+	// 70 (r2), 300 (r1); attestation watermarks (0, 1), attestations (1, 2,
+	// unknown), (1, 2, r0), (2, 9, r1), (3, 9, r2). Unknown roots and watermarks
+	// are exported without signing_root, explicit roots (r0 included) with one.
 	ic, err := db.Export(gvr, []Pubkey{pkA, {0xee}, pkA}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -224,11 +226,11 @@ func TestExportShapes(t *testing.T) {
 	if v := ic.Data[1]; v.SignedBlocks == nil || v.SignedAttestations == nil || len(v.SignedBlocks)+len(v.SignedAttestations) != 0 {
 		t.Fatal("unknown validator must be exported with empty lists")
 	}
-	wantBlocks := []SignedBlock{{Slot: 10}, {Slot: 70}, {Slot: 70, SigningRoot: r2}, {Slot: 300, SigningRoot: r1}}
+	wantBlocks := []SignedBlock{{Slot: 10}, {Slot: 70}, {Slot: 70, SigningRoot: KnownRoot(r0)}, {Slot: 70, SigningRoot: KnownRoot(r2)}, {Slot: 300, SigningRoot: KnownRoot(r1)}}
 	if got := ic.Data[0].SignedBlocks; !equalSlices(got, wantBlocks) {
 		t.Fatalf("complete blocks %+v, want %+v", got, wantBlocks)
 	}
-	wantAtts := []SignedAttestation{{SourceEpoch: 0, TargetEpoch: 1}, {SourceEpoch: 1, TargetEpoch: 2}, {SourceEpoch: 2, TargetEpoch: 9, SigningRoot: r1}, {SourceEpoch: 3, TargetEpoch: 9, SigningRoot: r2}}
+	wantAtts := []SignedAttestation{{SourceEpoch: 0, TargetEpoch: 1}, {SourceEpoch: 1, TargetEpoch: 2}, {SourceEpoch: 1, TargetEpoch: 2, SigningRoot: KnownRoot(r0)}, {SourceEpoch: 2, TargetEpoch: 9, SigningRoot: KnownRoot(r1)}, {SourceEpoch: 3, TargetEpoch: 9, SigningRoot: KnownRoot(r2)}}
 	if got := ic.Data[0].SignedAttestations; !equalSlices(got, wantAtts) {
 		t.Fatalf("complete attestations %+v, want %+v", got, wantAtts)
 	}
@@ -237,14 +239,14 @@ func TestExportShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := minimal.Data[0].SignedBlocks; !equalSlices(got, []SignedBlock{{Slot: 300, SigningRoot: r1}}) {
+	if got := minimal.Data[0].SignedBlocks; !equalSlices(got, []SignedBlock{{Slot: 300, SigningRoot: KnownRoot(r1)}}) {
 		t.Fatalf("minimal blocks %+v", got)
 	}
 	// Two records at target 9: the minimal attestation carries no signing root.
 	if got := minimal.Data[0].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 3, TargetEpoch: 9}}) {
 		t.Fatalf("minimal attestations %+v", got)
 	}
-	if got := minimal.Data[1].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 200, TargetEpoch: 201, SigningRoot: r2}}) {
+	if got := minimal.Data[1].SignedAttestations; !equalSlices(got, []SignedAttestation{{SourceEpoch: 200, TargetEpoch: 201, SigningRoot: KnownRoot(r2)}}) {
 		t.Fatalf("minimal attestations of pkB %+v", got)
 	}
 }
@@ -268,7 +270,7 @@ func TestImportReportAndMerge(t *testing.T) {
 	ic := &Interchange{
 		Metadata: InterchangeMetadata{InterchangeFormatVersion: "5", GenesisValidatorsRoot: gvr},
 		Data: []InterchangeValidator{
-			{Pubkey: pkA, SignedBlocks: []SignedBlock{{Slot: 60, SigningRoot: r1}, {Slot: 50, SigningRoot: r1}}},
+			{Pubkey: pkA, SignedBlocks: []SignedBlock{{Slot: 60, SigningRoot: KnownRoot(r1)}, {Slot: 50, SigningRoot: KnownRoot(r1)}}},
 			{Pubkey: pkB, SignedAttestations: []SignedAttestation{{SourceEpoch: 1, TargetEpoch: 2}}},
 			{Pubkey: pkA, SignedBlocks: []SignedBlock{{Slot: 40}}, SignedAttestations: []SignedAttestation{{SourceEpoch: 3, TargetEpoch: 2}}},
 		},
@@ -295,5 +297,89 @@ func TestImportReportAndMerge(t *testing.T) {
 	}
 	if got := db.Validators(); !equalSlices(got, []Pubkey{pkA, pkB}) {
 		t.Fatalf("validators %v", got)
+	}
+}
+
+// TestInterchangeExplicitZeroRoot checks that an all-zero signing_root is an
+// explicit root (a repeat signing matches it) while an absent or null one is
+// unknown (nothing matches it), and that export writes each back the way it came.
+func TestInterchangeExplicitZeroRoot(t *testing.T) {
+	const zero = `"0x0000000000000000000000000000000000000000000000000000000000000000"`
+	const pk = `"0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c"`
+	in := `{"metadata":{"interchange_format_version":"5","genesis_validators_root":` + zero + `},"data":[{"pubkey":` + pk + `,` +
+		`"signed_blocks":[{"slot":"1"},{"slot":"2","signing_root":null},{"slot":"3","signing_root":` + zero + `}],` +
+		`"signed_attestations":[{"source_epoch":"0","target_epoch":"1"},{"source_epoch":"1","target_epoch":"2","signing_root":` + zero + `}]}]}`
+	ic, err := ParseInterchange([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBlocks := []SignedBlock{{Slot: 1}, {Slot: 2}, {Slot: 3, SigningRoot: KnownRoot(Root{})}}
+	if got := ic.Data[0].SignedBlocks; !equalSlices(got, wantBlocks) {
+		t.Fatalf("parsed blocks %+v, want %+v", got, wantBlocks)
+	}
+	db := New()
+	if _, err := db.Import(ic, Root{}); err != nil {
+		t.Fatal(err)
+	}
+	key := ic.Data[0].Pubkey
+	for _, tc := range []struct {
+		slot uint64
+		want bool
+	}{{1, false}, {2, false}, {3, true}} {
+		if v := db.CheckProposal(key, tc.slot, Root{}); v.Approved != tc.want {
+			t.Errorf("slot %d with the zero root: %v, want approved=%v", tc.slot, v, tc.want)
+		}
+	}
+	if v := db.CheckAttestation(key, 0, 1, Root{}); v.Approved {
+		t.Errorf("repeat of an attestation with unknown root: %v, want denied", v)
+	}
+	if v := db.CheckAttestation(key, 1, 2, Root{}); !v.Approved {
+		t.Errorf("repeat of an attestation with explicit zero root: %v, want approved", v)
+	}
+
+	out, err := db.Export(Root{}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`{"slot":"1"}`, `{"slot":"2"}`, `{"slot":"3","signing_root":` + zero + `}`,
+		`{"source_epoch":"0","target_epoch":"1"}`, `{"source_epoch":"1","target_epoch":"2","signing_root":` + zero + `}`,
+	} {
+		if !strings.Contains(string(enc), want) {
+			t.Errorf("export lacks %s:\n%s", want, enc)
+		}
+	}
+}
+
+func TestOptionalRootJSON(t *testing.T) {
+	for _, tc := range []struct {
+		root OptionalRoot
+		json string
+	}{
+		{OptionalRoot{}, `null`},
+		{KnownRoot(Root{}), `"0x0000000000000000000000000000000000000000000000000000000000000000"`},
+		{KnownRoot(r1), `"` + r1.String() + `"`},
+	} {
+		enc, err := json.Marshal(tc.root)
+		if err != nil || string(enc) != tc.json {
+			t.Fatalf("marshal %v: %s, %v; want %s", tc.root, enc, err, tc.json)
+		}
+		var back OptionalRoot
+		if err := json.Unmarshal(enc, &back); err != nil || back != tc.root {
+			t.Fatalf("unmarshal %s: %v, %v; want %v", enc, back, err, tc.root)
+		}
+	}
+	var r OptionalRoot
+	for _, bad := range []string{`"0x00"`, `7`, `"00"`} {
+		if err := json.Unmarshal([]byte(bad), &r); err == nil {
+			t.Errorf("unmarshal %s: no error", bad)
+		}
+	}
+	if (OptionalRoot{}).Matches(OptionalRoot{}) || !KnownRoot(Root{}).Matches(KnownRoot(Root{})) || KnownRoot(r1).Matches(KnownRoot(r2)) {
+		t.Fatal("Matches: unknown matches nothing, explicit roots match themselves only")
 	}
 }

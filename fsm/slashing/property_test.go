@@ -6,24 +6,38 @@ import (
 	"testing"
 )
 
-// naiveModel keeps every approved message forever and evaluates the EIP-3076
-// conditions by brute force over all of them, with no watermarks, no sorting and
-// no shortcuts. It is the complete strategy written as plainly as possible.
+// naiveModel keeps every approved (or imported) message forever and evaluates
+// the EIP-3076 conditions by brute force over all of them, with no watermarks, no
+// sorting and no shortcuts. It is the complete strategy written as plainly as
+// possible. A repeat is the same message with the same explicit root; an unknown
+// root (imported without signing_root) repeats nothing.
 type naiveModel struct {
-	blocks map[Pubkey][]blk
-	atts   map[Pubkey][]att
+	blocks map[Pubkey][]modelBlk
+	atts   map[Pubkey][]modelAtt
+}
+
+type modelBlk struct {
+	slot uint64
+	root OptionalRoot
+}
+
+type modelAtt struct {
+	src, tgt uint64
+	root     OptionalRoot
 }
 
 func newNaiveModel() *naiveModel {
-	return &naiveModel{blocks: map[Pubkey][]blk{}, atts: map[Pubkey][]att{}}
+	return &naiveModel{blocks: map[Pubkey][]modelBlk{}, atts: map[Pubkey][]modelAtt{}}
 }
 
-func (m *naiveModel) approveProposal(pk Pubkey, slot uint64, root Root) bool {
+// approveProposal decides a block with root, which is explicit for a signing
+// request and unknown for an imported record (whose conflicts Import counts).
+func (m *naiveModel) approveProposal(pk Pubkey, slot uint64, root OptionalRoot) bool {
 	recs := m.blocks[pk]
 	repeat := false
 	for _, b := range recs {
 		if b.slot == slot {
-			if b.root.IsZero() || b.root != root {
+			if !b.root.Matches(root) {
 				return false // condition 1
 			}
 			repeat = true
@@ -40,7 +54,7 @@ func (m *naiveModel) approveProposal(pk Pubkey, slot uint64, root Root) bool {
 	return true
 }
 
-func (m *naiveModel) approveAttestation(pk Pubkey, s, t uint64, root Root) bool {
+func (m *naiveModel) approveAttestation(pk Pubkey, s, t uint64, root OptionalRoot) bool {
 	if s > t {
 		return false
 	}
@@ -48,7 +62,7 @@ func (m *naiveModel) approveAttestation(pk Pubkey, s, t uint64, root Root) bool 
 	repeat := false
 	for _, a := range recs {
 		if a.tgt == t {
-			if a.root.IsZero() || a.root != root || a.src != s {
+			if !a.root.Matches(root) || a.src != s {
 				return false // double vote
 			}
 			repeat = true
@@ -74,7 +88,7 @@ func (m *naiveModel) approveAttestation(pk Pubkey, s, t uint64, root Root) bool 
 	return true
 }
 
-func minSlot(recs []blk) uint64 {
+func minSlot(recs []modelBlk) uint64 {
 	m := recs[0].slot
 	for _, b := range recs {
 		m = min(m, b.slot)
@@ -82,7 +96,7 @@ func minSlot(recs []blk) uint64 {
 	return m
 }
 
-func minSource(recs []att) uint64 {
+func minSource(recs []modelAtt) uint64 {
 	m := recs[0].src
 	for _, a := range recs {
 		m = min(m, a.src)
@@ -90,7 +104,7 @@ func minSource(recs []att) uint64 {
 	return m
 }
 
-func minTarget(recs []att) uint64 {
+func minTarget(recs []modelAtt) uint64 {
 	m := recs[0].tgt
 	for _, a := range recs {
 		m = min(m, a.tgt)
@@ -98,11 +112,13 @@ func minTarget(recs []att) uint64 {
 	return m
 }
 
-// slashableAgainst reports whether a message is slashable (by the consensus
-// spec's definitions only) against any message the model holds.
+// slashableProposal and slashableAttestation report whether a message with an
+// explicit root is slashable (by the consensus spec's definitions only) against
+// any message the model holds, assuming, as EIP-3076 says, that a message with
+// an unknown root differs from every other.
 func (m *naiveModel) slashableProposal(pk Pubkey, slot uint64, root Root) bool {
 	for _, b := range m.blocks[pk] {
-		if b.slot == slot && (b.root != root || root.IsZero()) {
+		if b.slot == slot && !b.root.Matches(KnownRoot(root)) {
 			return true
 		}
 	}
@@ -111,7 +127,7 @@ func (m *naiveModel) slashableProposal(pk Pubkey, slot uint64, root Root) bool {
 
 func (m *naiveModel) slashableAttestation(pk Pubkey, s, t uint64, root Root) bool {
 	for _, a := range m.atts[pk] {
-		if a.tgt == t && (a.src != s || a.root != root || root.IsZero()) {
+		if a.tgt == t && (a.src != s || !a.root.Matches(KnownRoot(root))) {
 			return true
 		}
 		if (s < a.src && a.tgt < t) || (a.src < s && t < a.tgt) {
@@ -127,6 +143,8 @@ const (
 	propSPE    = 4
 )
 
+// propRoots are the explicit roots requests carry; the all-zero one is as good
+// as any other.
 var propRoots = []Root{{}, {1}, {2}, {3}}
 
 // verdictGrid evaluates every candidate message in the small universe the
@@ -149,8 +167,11 @@ func verdictGrid(db *DB, pk Pubkey) []bool {
 }
 
 // TestPropertyAgainstNaiveModel drives the DB and the naive model with random
-// proposals, attestations and prunes for a few validators, and checks:
+// proposals, attestations, imports of records without signing root and prunes
+// for a few validators, and checks:
 //   - the DB never approves what is slashable against anything approved before;
+//   - an import counts a conflict whenever the model would (exactly so until the
+//     first prune);
 //   - the DB never approves what the model denies (it is never looser);
 //   - until the first prune of a run, the DB agrees with the model exactly;
 //   - Prune never turns a denial into an approval;
@@ -179,13 +200,13 @@ func TestPropertyAgainstNaiveModel(t *testing.T) {
 		for step := 0; step < steps; step++ {
 			pk := pks[rng.IntN(len(pks))]
 			where := fmt.Sprintf("run %d step %d", run, step)
-			switch op := rng.IntN(20); {
+			switch op := rng.IntN(22); {
 			case op < 8:
 				// Mostly increasing slots, sometimes anything.
 				slot := uint64(rng.IntN(propSlots))
 				root := propRoots[rng.IntN(len(propRoots))]
 				v := db.CheckProposal(pk, slot, root)
-				want := model.approveProposal(pk, slot, root)
+				want := model.approveProposal(pk, slot, KnownRoot(root))
 				if v.Approved && model.slashableProposal(pk, slot, root) {
 					t.Fatalf("%s: approved slashable proposal slot %d root %s", where, slot, root)
 				}
@@ -198,18 +219,13 @@ func TestPropertyAgainstNaiveModel(t *testing.T) {
 				countVerdict(v, &approved, &denied)
 				if v.Approved {
 					db.RecordProposal(pk, slot, root)
-					model.blocks[pk] = append(model.blocks[pk], blk{slot, root})
+					model.blocks[pk] = append(model.blocks[pk], modelBlk{slot, KnownRoot(root)})
 				}
 			case op < 17:
-				s := uint64(rng.IntN(propEpochs))
-				tg := s + uint64(rng.IntN(4))
-				if rng.IntN(10) == 0 {
-					tg = uint64(rng.IntN(propEpochs)) // occasionally source > target
-				}
-				tg = min(tg, propEpochs-1)
+				s, tg := randomAttEpochs(rng)
 				root := propRoots[rng.IntN(len(propRoots))]
 				v := db.CheckAttestation(pk, s, tg, root)
-				want := model.approveAttestation(pk, s, tg, root)
+				want := model.approveAttestation(pk, s, tg, KnownRoot(root))
 				if v.Approved && model.slashableAttestation(pk, s, tg, root) {
 					t.Fatalf("%s: approved slashable attestation %d→%d root %s", where, s, tg, root)
 				}
@@ -222,7 +238,7 @@ func TestPropertyAgainstNaiveModel(t *testing.T) {
 				countVerdict(v, &approved, &denied)
 				if v.Approved {
 					db.RecordAttestation(pk, s, tg, root)
-					model.atts[pk] = append(model.atts[pk], att{s, tg, root})
+					model.atts[pk] = append(model.atts[pk], modelAtt{s, tg, KnownRoot(root)})
 				}
 			case op < 19:
 				// Finality mostly advances, but Prune must cope with anything.
@@ -244,11 +260,51 @@ func TestPropertyAgainstNaiveModel(t *testing.T) {
 						}
 					}
 				}
-			default:
+			case op < 20:
 				checkRoundTrips(t, db, pks, where)
+			case op < 21:
+				// Import a block without signing root: kept whatever it conflicts with.
+				slot := uint64(rng.IntN(propSlots))
+				conflict := !model.approveProposal(pk, slot, OptionalRoot{})
+				rep := importInto(db, Root{}, InterchangeValidator{Pubkey: pk, SignedBlocks: []SignedBlock{{Slot: slot}}})
+				checkImportConflict(t, where, rep.ConflictingBlocks, conflict, pruned)
+				model.blocks[pk] = append(model.blocks[pk], modelBlk{slot: slot})
+			default:
+				// Import an attestation without signing root.
+				s, tg := randomAttEpochs(rng)
+				conflict := !model.approveAttestation(pk, s, tg, OptionalRoot{})
+				rep := importInto(db, Root{}, InterchangeValidator{Pubkey: pk,
+					SignedAttestations: []SignedAttestation{{SourceEpoch: s, TargetEpoch: tg}}})
+				checkImportConflict(t, where, rep.ConflictingAttestations, conflict, pruned)
+				model.atts[pk] = append(model.atts[pk], modelAtt{src: s, tgt: tg})
 			}
 		}
 		checkRoundTrips(t, db, pks, fmt.Sprintf("run %d end", run))
+	}
+}
+
+// randomAttEpochs returns mostly plausible (source, target) pairs, and
+// occasionally one with source > target.
+func randomAttEpochs(rng *rand.Rand) (source, target uint64) {
+	source = uint64(rng.IntN(propEpochs))
+	target = source + uint64(rng.IntN(4))
+	if rng.IntN(10) == 0 {
+		target = uint64(rng.IntN(propEpochs))
+	}
+	return source, min(target, propEpochs-1)
+}
+
+// checkImportConflict compares the conflicts Import counted for one record with
+// the model's verdict: never fewer, and exactly as many until the first prune.
+func checkImportConflict(t *testing.T, where string, got int, want, pruned bool) {
+	t.Helper()
+	switch {
+	case got > 1:
+		t.Fatalf("%s: %d conflicts counted for one imported record", where, got)
+	case want && got == 0:
+		t.Fatalf("%s: import counted no conflict, the model sees one", where)
+	case !pruned && !want && got != 0:
+		t.Fatalf("%s: import counted a conflict the model does not see", where)
 	}
 }
 

@@ -10,8 +10,14 @@ import "fmt"
 //	"Our recommendation is to enforce these rules at all times, to keep the
 //	implementation clean and minimise the attack surface."
 //
-// A low watermark left by Prune is treated as one more signed message with an
-// unknown signing root, so every rule below also holds against pruned history.
+// Signing roots are explicit or unknown (OptionalRoot). Check and Record calls
+// always carry an explicit root, even an all-zero one; a record imported without
+// a signing_root has an unknown root, and a low watermark left by Prune is
+// treated as one more signed message with an unknown root, so every rule below
+// also holds against pruned history. "Repeat signing as determined by the
+// signing_root" means: the same slot (or the same source and target) and the
+// same explicit root as a record. An unknown root is never a repeat of anything,
+// not even of another unknown root.
 
 // CheckProposal decides whether pk may sign a block at slot with signingRoot. It
 // does not record anything; call RecordProposal after an approval.
@@ -20,10 +26,13 @@ func (db *DB) CheckProposal(pk Pubkey, slot uint64, signingRoot Root) Verdict {
 	if h == nil {
 		return Approve()
 	}
-	return h.checkProposal(slot, signingRoot)
+	return h.checkProposal(slot, KnownRoot(signingRoot))
 }
 
-func (h *history) checkProposal(slot uint64, root Root) Verdict {
+// checkProposal decides a block with an explicit root, or, when Import counts
+// conflicts, one with an unknown root (which conflicts with any record at its
+// slot).
+func (h *history) checkProposal(slot uint64, root OptionalRoot) Verdict {
 	// Condition 2, against the watermark (a block at blockMark whose signing root
 	// is unknown): "Refuse to sign any block with slot <= min(b.slot for b in
 	// data.signed_blocks if b.pubkey == proposer_pubkey), except if it is a repeat
@@ -39,14 +48,14 @@ func (h *history) checkProposal(slot uint64, root Root) Verdict {
 	// slashable with respect to the imported block."
 	//
 	// process_proposer_slashing: two different headers with the same slot. The
-	// same non-zero signing root is the same block: a repeat signing.
+	// same explicit signing root is the same block: a repeat signing.
 	if same := h.blocksAt(slot); len(same) > 0 {
 		for _, b := range same {
-			if b.root.IsZero() {
+			if !b.root.Known {
 				return Deny(DoubleProposal,
 					fmt.Sprintf("already signed slot %d with an unknown signing root", slot))
 			}
-			if b.root != root {
+			if !b.root.Matches(root) {
 				return Deny(DoubleProposal,
 					fmt.Sprintf("already signed slot %d with signing root %s", slot, b.root))
 			}
@@ -79,10 +88,13 @@ func (db *DB) CheckAttestation(pk Pubkey, source, target uint64, signingRoot Roo
 	if h == nil {
 		return Approve()
 	}
-	return h.checkAttestation(source, target, signingRoot)
+	return h.checkAttestation(source, target, KnownRoot(signingRoot))
 }
 
-func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
+// checkAttestation decides an attestation with an explicit root, or, when
+// Import counts conflicts, one with an unknown root (which conflicts with any
+// record at its target).
+func (h *history) checkAttestation(source, target uint64, root OptionalRoot) Verdict {
 	// Condition 5, against the watermark attestation, whose signing root is
 	// unknown and so never a repeat: "Refuse to sign any attestation with target
 	// epoch less than or equal to the minimum target epoch present in that
@@ -98,16 +110,16 @@ func (h *history) checkAttestation(source, target uint64, root Root) Verdict {
 
 	// Condition 3, double vote (is_slashable_attestation_data: "data_1 != data_2
 	// and data_1.target.epoch == data_2.target.epoch"). The same source and the
-	// same non-zero signing root is the same data: a repeat signing, approved
+	// same explicit signing root is the same data: a repeat signing, approved
 	// before the other conditions, as condition 5 says. A repeat re-issues a
 	// signature that already exists, so it adds no slashing evidence.
 	if lo < hi {
 		for _, a := range h.atts[lo:hi] {
 			switch {
-			case a.root.IsZero():
+			case !a.root.Known:
 				return Deny(DoubleVote, fmt.Sprintf(
 					"already signed target epoch %d (source %d) with an unknown signing root", target, a.source))
-			case a.root != root || a.source != source:
+			case !a.root.Matches(root) || a.source != source:
 				return Deny(DoubleVote, fmt.Sprintf(
 					"already signed target epoch %d (source %d) with signing root %s", target, a.source, a.root))
 			}

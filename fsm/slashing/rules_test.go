@@ -10,7 +10,7 @@ var (
 	pkB = Pubkey{0xb}
 	r1  = Root{1}
 	r2  = Root{2}
-	r0  = Root{} // unknown signing root
+	r0  = Root{} // an explicit, all-zero signing root
 )
 
 type blk struct {
@@ -23,13 +23,16 @@ type att struct {
 	root     Root
 }
 
-// history setup for one validator: records, then an optional prune.
+// history setup for one validator: records with explicit roots, records with
+// unknown roots (imported without signing_root), then an optional prune.
 type setup struct {
-	blocks      []blk
-	atts        []att
-	prune       bool
-	finalized   uint64
-	slotsPerEpc uint64
+	blocks        []blk
+	atts          []att
+	unknownBlocks []uint64    // slots
+	unknownAtts   [][2]uint64 // (source, target)
+	prune         bool
+	finalized     uint64
+	slotsPerEpc   uint64
 }
 
 func (s setup) build() *DB {
@@ -39,6 +42,16 @@ func (s setup) build() *DB {
 	}
 	for _, a := range s.atts {
 		db.RecordAttestation(pkA, a.src, a.tgt, a.root)
+	}
+	if len(s.unknownBlocks)+len(s.unknownAtts) > 0 {
+		v := InterchangeValidator{Pubkey: pkA}
+		for _, slot := range s.unknownBlocks {
+			v.SignedBlocks = append(v.SignedBlocks, SignedBlock{Slot: slot})
+		}
+		for _, a := range s.unknownAtts {
+			v.SignedAttestations = append(v.SignedAttestations, SignedAttestation{SourceEpoch: a[0], TargetEpoch: a[1]})
+		}
+		importInto(db, Root{}, v)
 	}
 	if s.prune {
 		db.Prune(s.finalized, s.slotsPerEpc)
@@ -64,11 +77,15 @@ func TestCheckProposalRules(t *testing.T) {
 		{name: "different root at a signed slot", setup: setup{blocks: []blk{{5, r1}}}, slot: 5, root: r2, want: DoubleProposal},
 		// "If the signing_root is absent from a block, a signer must assume that any
 		// new block with the same slot is slashable with respect to the imported block."
-		{name: "signed slot with unknown root", setup: setup{blocks: []blk{{5, r0}}}, slot: 5, root: r1, want: DoubleProposal},
-		{name: "zero root never repeats a zero root", setup: setup{blocks: []blk{{5, r0}}}, slot: 5, root: r0, want: DoubleProposal},
+		{name: "signed slot with unknown root", setup: setup{unknownBlocks: []uint64{5}}, slot: 5, root: r1, want: DoubleProposal},
+		{name: "unknown root is not repeated by the zero root", setup: setup{unknownBlocks: []uint64{5}}, slot: 5, root: r0, want: DoubleProposal},
+		{name: "unknown root next to the same explicit root", setup: setup{blocks: []blk{{5, r1}}, unknownBlocks: []uint64{5}}, slot: 5, root: r1, want: DoubleProposal},
+		{name: "explicit zero root, other root", setup: setup{blocks: []blk{{5, r0}}}, slot: 5, root: r1, want: DoubleProposal},
 		// Condition 2: "... except if it is a repeat signing as determined by the
 		// signing_root."
 		{name: "repeat signing", setup: setup{blocks: []blk{{5, r1}}}, slot: 5, root: r1, want: ReasonNone},
+		{name: "repeat signing of an explicit zero root", setup: setup{blocks: []blk{{5, r0}}}, slot: 5, root: r0, want: ReasonNone},
+		{name: "unknown root below the lowest slot", setup: setup{unknownBlocks: []uint64{5}}, slot: 4, root: r1, want: ProposalBelowWatermark},
 		{name: "repeat of the lowest block", setup: setup{blocks: []blk{{5, r1}, {9, r2}}}, slot: 5, root: r1, want: ReasonNone},
 		// Condition 2: "Refuse to sign any block with slot <= min(b.slot for b in
 		// data.signed_blocks if b.pubkey == proposer_pubkey)".
@@ -113,11 +130,17 @@ func TestCheckAttestationRules(t *testing.T) {
 		// data_1.target.epoch == data_2.target.epoch" (double vote).
 		{name: "double vote, other root", setup: setup{atts: base}, src: 4, tgt: 8, root: r1, want: DoubleVote},
 		{name: "double vote, other source", setup: setup{atts: base}, src: 3, tgt: 8, root: r2, want: DoubleVote},
-		{name: "double vote against unknown root", setup: setup{atts: []att{{2, 3, r0}}}, src: 2, tgt: 3, root: r0, want: DoubleVote},
+		{name: "double vote against unknown root", setup: setup{unknownAtts: [][2]uint64{{2, 3}}}, src: 2, tgt: 3, root: r1, want: DoubleVote},
+		{name: "unknown root is not repeated by the zero root", setup: setup{unknownAtts: [][2]uint64{{2, 3}}}, src: 2, tgt: 3, root: r0, want: DoubleVote},
+		{name: "unknown root next to the same explicit root", setup: setup{atts: []att{{2, 3, r1}}, unknownAtts: [][2]uint64{{2, 3}}}, src: 2, tgt: 3, root: r1, want: DoubleVote},
+		{name: "explicit zero root, other root", setup: setup{atts: []att{{2, 3, r0}}}, src: 2, tgt: 3, root: r1, want: DoubleVote},
+		{name: "explicit zero root, other source", setup: setup{atts: []att{{2, 3, r0}}}, src: 1, tgt: 3, root: r0, want: DoubleVote},
+		{name: "surrounds a record with an unknown root", setup: setup{unknownAtts: [][2]uint64{{0, 1}, {3, 4}}}, src: 2, tgt: 5, root: r1, want: SurroundingVote},
 		// Condition 5: "... except if it is a repeat signing as determined by the
 		// signing_root."
 		{name: "repeat signing", setup: setup{atts: base}, src: 4, tgt: 8, root: r2, want: ReasonNone},
 		{name: "repeat of the lowest target", setup: setup{atts: base}, src: 2, tgt: 3, root: r1, want: ReasonNone},
+		{name: "repeat signing of an explicit zero root", setup: setup{atts: []att{{2, 3, r0}}}, src: 2, tgt: 3, root: r0, want: ReasonNone},
 
 		// is_slashable_attestation_data: "data_1.source.epoch < data_2.source.epoch
 		// and data_2.target.epoch < data_1.target.epoch" (surround vote).
@@ -251,4 +274,17 @@ func TestPruneFoldsIntoWatermarks(t *testing.T) {
 	if h := db2.vals[pkA]; h.sourceMark != 4 || h.targetMark != 2 || len(h.atts) != 1 {
 		t.Fatalf("fold on record: marks (%d, %d), %d records", h.sourceMark, h.targetMark, len(h.atts))
 	}
+}
+
+// importInto imports validator histories into db for gvr, panicking on error
+// (test setups only build valid interchanges).
+func importInto(db *DB, gvr Root, vals ...InterchangeValidator) ImportReport {
+	rep, err := db.Import(&Interchange{
+		Metadata: InterchangeMetadata{InterchangeFormatVersion: InterchangeFormatVersion, GenesisValidatorsRoot: gvr},
+		Data:     vals,
+	}, gvr)
+	if err != nil {
+		panic(err)
+	}
+	return rep
 }

@@ -2,6 +2,7 @@ package slashing
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -11,11 +12,12 @@ import (
 type Pubkey [48]byte
 
 // Root is a 32-byte hash, used here for signing roots and for the chain's
-// genesis_validators_root. The zero Root stands for "unknown": a signed message
-// recorded with a zero signing root never counts as a repeat of anything.
+// genesis_validators_root. Every value is an ordinary root, the all-zero one
+// included; a signing root that may be unknown is an OptionalRoot.
 type Root [32]byte
 
-// IsZero reports whether r is the zero root (an unknown signing root).
+// IsZero reports whether every byte of r is zero. The zero Root is still a known
+// root wherever it is given explicitly.
 func (r Root) IsZero() bool { return r == Root{} }
 
 // String returns r as 0x-prefixed lower-case hex.
@@ -35,6 +37,68 @@ func (pk Pubkey) MarshalText() ([]byte, error) { return []byte(pk.String()), nil
 
 // UnmarshalText decodes exactly 48 bytes of 0x-prefixed hex.
 func (pk *Pubkey) UnmarshalText(b []byte) error { return decodeHex(pk[:], string(b)) }
+
+// OptionalRoot is a signing root that may be unknown. The zero value is unknown:
+// the root of a message imported from an interchange without a signing_root, or
+// of a low watermark left by pruning. KnownRoot gives an explicit root, which
+// may be all zeros. An explicit root matches an identical explicit root (a
+// repeat signing); an unknown root never matches anything, itself included.
+//
+// In JSON an unknown root is null (and omitted by fields tagged omitzero); an
+// explicit one is 0x-prefixed hex.
+type OptionalRoot struct {
+	// Root is the signing root; it is meaningless (and zero) when Known is false.
+	Root Root
+	// Known is set for an explicit root.
+	Known bool
+}
+
+// KnownRoot returns r as an explicit root.
+func KnownRoot(r Root) OptionalRoot { return OptionalRoot{Root: r, Known: true} }
+
+// IsZero reports whether o is the zero value, the unknown root (so that
+// encoding/json's omitzero omits it).
+func (o OptionalRoot) IsZero() bool { return !o.Known }
+
+// Matches reports whether o and p are the same explicit root. An unknown root
+// matches nothing.
+func (o OptionalRoot) Matches(p OptionalRoot) bool { return o.Known && p.Known && o.Root == p.Root }
+
+// String returns the root as 0x-prefixed hex, or "unknown".
+func (o OptionalRoot) String() string {
+	if !o.Known {
+		return "unknown"
+	}
+	return o.Root.String()
+}
+
+// MarshalJSON encodes an explicit root as a 0x-prefixed hex string and an
+// unknown one as null.
+func (o OptionalRoot) MarshalJSON() ([]byte, error) {
+	if !o.Known {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + o.Root.String() + `"`), nil
+}
+
+// UnmarshalJSON decodes null as the unknown root and a string of exactly 32
+// bytes of 0x-prefixed hex as an explicit root.
+func (o *OptionalRoot) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*o = OptionalRoot{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("signing root: %w", err)
+	}
+	var r Root
+	if err := decodeHex(r[:], s); err != nil {
+		return fmt.Errorf("signing root: %w", err)
+	}
+	*o = KnownRoot(r)
+	return nil
+}
 
 // decodeHex decodes 0x-prefixed hex of exactly len(dst) bytes into dst. dst is only
 // written when the whole input is valid.

@@ -3,7 +3,6 @@ package slashing
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,22 +66,6 @@ type vectorAtt struct {
 	ShouldSucceedComplete *bool  `json:"should_succeed_complete"`
 }
 
-// vectorOverrides lists the checks where this package deliberately departs from a
-// vector's expectation, keyed "case/step/kind/index", with the outcome asserted
-// instead.
-//
-// multiple_interchanges_multiple_validators_repeat_idem, step 1, blocks 1 and 3
-// both sign slot 3 with signing root 0x00…00. Block 1 is approved (complete
-// strategy) and, as the suite's README requires, recorded. The vector then
-// expects block 3 to be approved too, which only holds if the zero root of the
-// recorded block counted as a real root that block 3 repeats. EIP-3076 suggests
-// the zero root as the "null" signing root, and this package treats it as
-// unknown, never matching anything, so block 3 is a double proposal at slot 3.
-// Denying it is the stricter, safe outcome.
-var vectorOverrides = map[string]bool{
-	"multiple_interchanges_multiple_validators_repeat_idem/1/block/3": false,
-}
-
 func TestInterchangeVectors(t *testing.T) {
 	dir := filepath.Join(sharedTestdata(t, "slashing-protection-interchange-tests"), "tests", "generated")
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -92,7 +75,6 @@ func TestInterchangeVectors(t *testing.T) {
 	if len(files) != 38 {
 		t.Fatalf("found %d interchange test cases in %s, want 38", len(files), dir)
 	}
-	usedOverrides := map[string]bool{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -103,17 +85,14 @@ func TestInterchangeVectors(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		t.Run(tc.Name, func(t *testing.T) {
-			runVectorCase(t, tc, usedOverrides)
+			runVectorCase(t, tc)
 		})
-	}
-	for k := range vectorOverrides {
-		if !usedOverrides[k] {
-			t.Errorf("override %s matched no check; remove it", k)
-		}
 	}
 }
 
-func runVectorCase(t *testing.T, tc vectorCase, usedOverrides map[string]bool) {
+// runVectorCase runs one case of the suite. The DB follows the complete
+// strategy, so should_succeed_complete, when present, is the expected outcome.
+func runVectorCase(t *testing.T, tc vectorCase) {
 	var gvr Root
 	if err := gvr.UnmarshalText([]byte(tc.GenesisValidatorsRoot)); err != nil {
 		t.Fatalf("genesis_validators_root: %v", err)
@@ -152,10 +131,6 @@ func runVectorCase(t *testing.T, tc vectorCase, usedOverrides map[string]bool) {
 			if b.ShouldSucceedComplete != nil {
 				want = *b.ShouldSucceedComplete
 			}
-			key := fmt.Sprintf("%s/%d/block/%d", tc.Name, si, bi)
-			if o, ok := vectorOverrides[key]; ok {
-				want, usedOverrides[key] = o, true
-			}
 			v := db.CheckProposal(pk, slot, root)
 			if v.Approved != want {
 				t.Errorf("step %d block %d (slot %d, root %s): %v, want approved=%v", si, bi, slot, root, v, want)
@@ -170,10 +145,6 @@ func runVectorCase(t *testing.T, tc vectorCase, usedOverrides map[string]bool) {
 			want := a.ShouldSucceed
 			if a.ShouldSucceedComplete != nil {
 				want = *a.ShouldSucceedComplete
-			}
-			key := fmt.Sprintf("%s/%d/attestation/%d", tc.Name, si, ai)
-			if o, ok := vectorOverrides[key]; ok {
-				want, usedOverrides[key] = o, true
 			}
 			v := db.CheckAttestation(pk, src, tgt, root)
 			if v.Approved != want {
@@ -207,9 +178,6 @@ func mustPubkey(t testing.TB, s string) Pubkey {
 func mustRoot(t testing.TB, s string) Root {
 	t.Helper()
 	var r Root
-	if s == "" {
-		return r
-	}
 	if err := r.UnmarshalText([]byte(s)); err != nil {
 		t.Fatalf("root: %v", err)
 	}
