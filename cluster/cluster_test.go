@@ -25,9 +25,9 @@ func TestClusterSignsAttestations(t *testing.T) {
 		}
 	}
 	h.checkSnapshotsEqual()
-	_, _ = h.leader()
-	li, _ := h.leader()
+	li, leader := h.leader()
 	h.checkSignatures(h.committedDuties(li))
+	h.checkAllPublished(h.committedDuties(li), leader.Machine())
 	if got := len(h.signed); got != 6*8 {
 		t.Fatalf("got %d group signatures, want %d", got, 6*8)
 	}
@@ -81,8 +81,9 @@ func TestLeaderFailoverKeepsSigning(t *testing.T) {
 	h.restart(old)
 	h.mustPropose(h.attestation(24, 2, 3, 3, h.allValidators()...))
 	h.checkSnapshotsEqual()
-	li, _ := h.leader()
+	li, leader := h.leader()
 	h.checkSignatures(h.committedDuties(li))
+	h.checkAllPublished(h.committedDuties(li), leader.Machine())
 }
 
 // TestFollowerRestartInstallsSnapshot: a follower that misses more entries than the leader keeps gets a
@@ -206,4 +207,135 @@ func TestHaltDeniesDuties(t *testing.T) {
 	if out := h.mustPropose(h.attestation(8, 0, 1, 1, 0)); !out.Complete() {
 		t.Fatal("resumed cluster did not sign")
 	}
+}
+
+// TestIntruderCannotJoin: a node whose peer ID is not in the cluster's allowlist, posing as a member with the
+// member's ID and address book, gets no connection: it never learns a leader and the cluster never sees it.
+func TestIntruderCannotJoin(t *testing.T) {
+	h := makeCluster(t, 3, 2, 1)
+	li, leader := h.leader()
+	before, err := leader.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruderID, err := GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := (li + 1) % 3
+	cfg := h.config(victim)
+	cfg.Identity = intruderID
+	cfg.DataDir = t.TempDir()
+	cfg.ListenAddr = "/ip4/127.0.0.1/tcp/0"
+	// It claims the victim's server ID and bootstraps with the real members' addresses.
+	members := append([]Member(nil), h.members...)
+	members[victim].Address = "/ip4/127.0.0.1/tcp/1/p2p/" + intruderID.PeerID()
+	cfg.Bootstrap = members
+	intruder, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := intruder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	// Let it try for several election timeouts, while the cluster keeps working.
+	for epoch := uint64(1); epoch <= 5; epoch++ {
+		h.mustPropose(h.attestation(epoch*8, epoch-1, epoch, byte(epoch), 0))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if id, _ := intruder.Leader(); id != "" {
+			t.Fatalf("intruder learned leader %q", id)
+		}
+		if intruder.Machine().AppliedIndex() > 0 {
+			t.Fatal("intruder received log entries")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	after, err := leader.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Members) != len(before.Members) || !leader.IsLeader() {
+		t.Fatalf("cluster changed: before %+v after %+v", before.Members, after.Members)
+	}
+}
+
+// TestPartitionedLeaderCannotSign: the leader is cut off with a conflicting duty in its log; the majority
+// elects a new leader and signs the other vote for the same target; after healing, the stale entry is gone,
+// no conflicting group signature exists, and all nodes agree.
+func TestPartitionedLeaderCannotSign(t *testing.T) {
+	h := makeCluster(t, 3, 2, 2)
+	h.mustPropose(h.attestation(8, 0, 1, 1, 0, 1))
+	old, oldLeader := h.leader()
+	h.partition(old)
+	// The isolated leader accepts the entry into its log but cannot commit it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	out, err := oldLeader.Propose(ctx, h.attestation(16, 1, 2, 0xaa, 0, 1))
+	cancel()
+	if err == nil && out != nil {
+		h.recordOutcome(out)
+		for _, s := range out.Signatures {
+			if s != nil {
+				t.Fatal("isolated leader produced a group signature")
+			}
+		}
+	}
+	h.waitFor("a new leader in the majority", 20*time.Second, func() bool {
+		for i, nd := range h.nodes {
+			if i != old && nd.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	var majority *Node
+	for i, nd := range h.nodes {
+		if i != old && nd.IsLeader() {
+			majority = nd
+		}
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 8*time.Second)
+	res, err := majority.Propose(ctx, h.attestation(17, 1, 2, 0xbb, 0, 1))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.recordOutcome(res)
+	if !res.Complete() {
+		t.Fatalf("majority could not sign: %+v", res.Refusals)
+	}
+	h.heal()
+	h.waitFor("the old leader to step down", 20*time.Second, func() bool { return !oldLeader.IsLeader() })
+	h.mustPropose(h.attestation(24, 2, 3, 3, 0, 1))
+	h.checkSnapshotsEqual()
+	li, _ := h.leader()
+	h.checkSignatures(h.committedDuties(li))
+}
+
+// TestNewLeaderRebuildsCommittedDuties: a leader commits a duty and dies before rebuilding its signature
+// (the entry goes in through raft directly, as if the process crashed right after commit). The next leader
+// rebuilds it from the committed log, with shares its followers sign again.
+func TestNewLeaderRebuildsCommittedDuties(t *testing.T) {
+	h := makeCluster(t, 3, 2, 3)
+	li, leader := h.leader()
+	d := h.attestation(8, 0, 1, 7, 0, 1, 2)
+	b, err := fsm.Encode(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.r().Apply(b, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	duties := h.committedDuties(li)
+	h.kill(li)
+	_, nl := h.waitLeader()
+	h.waitFor("the new leader to rebuild the duty", 20*time.Second, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.signed) >= 3
+	})
+	h.checkAllPublished(duties, nl.Machine())
+	h.checkSignatures(duties)
 }

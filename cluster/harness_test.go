@@ -36,7 +36,7 @@ type testValidator struct {
 // harness is an in-process cluster of real nodes on loopback libp2p transports, each with its own data
 // directory, that tests can kill, restart and partition.
 type harness struct {
-	t          *testing.T
+	t          testing.TB
 	n, thresh  int
 	dirs       []string
 	ids        []*Identity
@@ -63,7 +63,7 @@ type signedRecord struct {
 	sig    *threshold.Signature
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +73,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("PHALANX_TEST_DEBUG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -85,7 +85,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // makeCluster builds n nodes with threshold t and numValidators validators, starts them, waits for a leader
 // and registers the chain and the validators through the log.
-func makeCluster(t *testing.T, n, thresh, numValidators int, configure ...func(h *harness)) *harness {
+func makeCluster(t testing.TB, n, thresh, numValidators int, configure ...func(h *harness)) *harness {
 	t.Helper()
 	h := &harness{t: t, n: n, thresh: thresh}
 	for _, c := range configure {
@@ -118,7 +118,7 @@ func makeCluster(t *testing.T, n, thresh, numValidators int, configure ...func(h
 
 func nodeName(i int) string { return fmt.Sprintf("node-%d", i+1) }
 
-func newTestValidator(t *testing.T, thresh, n int) *testValidator {
+func newTestValidator(t testing.TB, thresh, n int) *testValidator {
 	t.Helper()
 	sk, err := threshold.GenerateSecretKey(rand.Reader)
 	if err != nil {
@@ -190,6 +190,35 @@ func (h *harness) kill(i int) {
 
 // restart starts node i again on the same data directory, identity and address.
 func (h *harness) restart(i int) { h.start(i) }
+
+// partition cuts the given nodes off from all the others (both directions).
+func (h *harness) partition(group ...int) {
+	in := make(map[int]bool)
+	for _, g := range group {
+		in[g] = true
+	}
+	for i, nd := range h.nodes {
+		if nd == nil {
+			continue
+		}
+		var block []string
+		for j := range h.nodes {
+			if j != i && in[i] != in[j] {
+				block = append(block, h.ids[j].PeerID())
+			}
+		}
+		nd.setBlocked(block)
+	}
+}
+
+// heal removes every partition.
+func (h *harness) heal() {
+	for _, nd := range h.nodes {
+		if nd != nil {
+			nd.setBlocked(nil)
+		}
+	}
+}
 
 func (h *harness) closeAll() {
 	for i := range h.nodes {
@@ -459,6 +488,30 @@ func (h *harness) checkSnapshotsEqual() {
 			ref = b
 		} else if string(ref) != string(b) {
 			h.t.Fatalf("%s: FSM snapshot differs from the first live node's (%d vs %d bytes)", nodeName(i), len(b), len(ref))
+		}
+	}
+}
+
+// checkAllPublished: every approved item of every committed duty entry got a group signature (from Propose
+// or rebuilt by a new leader).
+func (h *harness) checkAllPublished(duties map[uint64]*fsm.Duty, machine *fsm.Machine) {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	have := make(map[uint64]map[[48]byte]bool)
+	for _, r := range h.signed {
+		if have[r.index] == nil {
+			have[r.index] = make(map[[48]byte]bool)
+		}
+		have[r.index][r.pubkey] = true
+	}
+	for idx, d := range duties {
+		for _, it := range d.Items {
+			for _, rec := range machine.History(d.Slot, it.Pubkey) {
+				if rec.Index == idx && rec.Item.Verdict.Approved && !have[idx][it.Pubkey] {
+					h.t.Errorf("committed duty at log index %d (slot %d, validator %x) was never signed", idx, d.Slot, it.Pubkey[:4])
+				}
+			}
 		}
 	}
 }

@@ -95,6 +95,11 @@ type Node struct {
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
 
+	// blocked peers are kept off the allowlist whatever the configuration says (fault injection in tests).
+	blockedMu sync.Mutex
+	blocked   map[peer.ID]bool
+	lastCfg   *raft.Configuration
+
 	closeOnce sync.Once
 }
 
@@ -357,20 +362,34 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	if pre.Status != fsm.StatusApplied || (e.Type() == fsm.TypeDuty && !anyApproved(pre)) {
 		return &Outcome{Result: pre}, nil
 	}
-	var own []Share
+	// The leader's own shares never leave the node except inside a group signature, so its signed-by-me
+	// record only has to be durable before the combiner publishes anything: record and sign while the entry
+	// replicates, and wait for both.
+	type ownResult struct {
+		shares []Share
+		err    error
+	}
 	isDuty := e.Type() == fsm.TypeDuty
+	ownCh := make(chan ownResult, 1)
 	if isDuty {
-		own, _, err = n.signer.SignEntry(0, data)
-		if err != nil {
-			n.disableSigning(err)
-			return nil, fmt.Errorf("%w: %v", ErrSigningDisabled, err)
-		}
+		go func() {
+			shares, _, err := n.signer.SignEntry(0, data)
+			ownCh <- ownResult{shares, err}
+		}()
+	} else {
+		ownCh <- ownResult{}
 	}
 	timeout := n.cfg.ProposeTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	fut := r.Apply(data, timeout)
+	ownRes := <-ownCh
+	if ownRes.err != nil {
+		n.disableSigning(ownRes.err)
+		return nil, fmt.Errorf("%w: %v", ErrSigningDisabled, ownRes.err)
+	}
+	own := ownRes.shares
 	if err := fut.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return nil, fmt.Errorf("propose: %w (%v)", n.notLeader(), err)
@@ -503,6 +522,11 @@ func (n *Node) allowedPeers(cfg *raft.Configuration) ([]peer.ID, error) {
 			}
 		}
 	}
+	n.blockedMu.Lock()
+	for id := range n.blocked {
+		delete(set, id)
+	}
+	n.blockedMu.Unlock()
 	out := make([]peer.ID, 0, len(set))
 	for id := range set {
 		out = append(out, id)
@@ -512,6 +536,9 @@ func (n *Node) allowedPeers(cfg *raft.Configuration) ([]peer.ID, error) {
 }
 
 func (n *Node) refreshAllowlist(cfg raft.Configuration) {
+	n.blockedMu.Lock()
+	n.lastCfg = &cfg
+	n.blockedMu.Unlock()
 	ids, err := n.allowedPeers(&cfg)
 	if err != nil {
 		n.log.Warn("allowlist refresh", "err", err)
@@ -757,6 +784,31 @@ func trimNewline(p []byte) []byte {
 }
 
 var _ io.Writer = slogWriter{}
+
+// setBlocked cuts this node off from the given peers (both directions, at the transport) until called again
+// without them. It injects network partitions in tests.
+func (n *Node) setBlocked(peers []string) {
+	n.blockedMu.Lock()
+	n.blocked = make(map[peer.ID]bool)
+	for _, p := range peers {
+		if id, err := decodePeerID(p); err == nil {
+			n.blocked[id] = true
+		}
+	}
+	cfg := n.lastCfg
+	n.blockedMu.Unlock()
+	if cfg == nil {
+		if r := n.r(); r != nil {
+			if cf := r.GetConfiguration(); cf.Error() == nil {
+				c := cf.Configuration()
+				cfg = &c
+			}
+		}
+	}
+	if cfg != nil {
+		n.refreshAllowlist(*cfg)
+	}
+}
 
 // logEntry returns the command stored at a log index of this node's log.
 func (n *Node) logEntry(idx uint64) ([]byte, bool) {
