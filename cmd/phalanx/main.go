@@ -61,7 +61,6 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newClusterCmd(g),
 		newKeysCmd(g),
-
 	)
 	return root
 }
