@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phalanx-eth/phalanx/fsm"
 )
 
@@ -338,4 +340,46 @@ func TestNewLeaderRebuildsCommittedDuties(t *testing.T) {
 	})
 	h.checkAllPublished(duties, nl.Machine())
 	h.checkSignatures(duties)
+}
+
+// TestMetrics: the leader counts the group signatures it rebuilt and the commit latency it observed.
+func TestMetrics(t *testing.T) {
+	regs := make([]*prometheus.Registry, 3)
+	h := makeCluster(t, 3, 2, 4, func(h *harness) {
+		h.opts = func(i int) []Option {
+			regs[i] = prometheus.NewRegistry()
+			return []Option{WithMetrics(NewMetrics(regs[i]))}
+		}
+	})
+	li, _ := h.leader()
+	h.mustPropose(h.attestation(8, 0, 1, 1, h.allValidators()...))
+	if li2, _ := h.leader(); li2 != li {
+		t.Skip("leadership changed during the test; counts are per node")
+	}
+	mfs, err := regs[li].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				got[mf.GetName()] += m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[mf.GetName()] += float64(m.GetHistogram().GetSampleCount())
+			case m.GetGauge() != nil && mf.GetName() == "phalanx_raft_term":
+				got[mf.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if got["phalanx_group_signatures_total"] != 4 {
+		t.Errorf("group signatures = %v, want 4", got["phalanx_group_signatures_total"])
+	}
+	if got["phalanx_raft_commit_seconds"] < 1 || got["phalanx_duty_signature_seconds"] != 1 {
+		t.Errorf("latency samples: commit %v, sign %v", got["phalanx_raft_commit_seconds"], got["phalanx_duty_signature_seconds"])
+	}
+	if got["phalanx_share_latency_seconds"] < 1 || got["phalanx_raft_term"] < 1 {
+		t.Errorf("share latency samples %v, term %v", got["phalanx_share_latency_seconds"], got["phalanx_raft_term"])
+	}
 }

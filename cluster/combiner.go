@@ -64,6 +64,8 @@ type Combiner struct {
 	pubkeys map[[48]byte]*threshold.PublicKey
 
 	onBadShare func(BadShare)
+	// onShare observes how long after commit each member's share arrived.
+	onShare    func(peer string, sinceCommit time.Duration)
 	now        func() time.Time
 	retryAfter time.Duration
 	ttl        time.Duration
@@ -75,11 +77,12 @@ type askKey struct {
 }
 
 type pendingEntry struct {
-	index   uint64
-	created time.Time
-	result  *fsm.Result
-	items   []*pendingItem
-	early   []receivedShare
+	index       uint64
+	created     time.Time
+	committedAt time.Time
+	result      *fsm.Result
+	items       []*pendingItem
+	early       []receivedShare
 	// senders records, per member, the items it sent a share for: a member is asked again only for entries
 	// where it still owes a share of an unsigned item.
 	senders  map[string]map[uint16]bool
@@ -143,6 +146,13 @@ func (c *Combiner) AddShares(from string, msg *SharesMessage) {
 			continue
 		}
 		e := c.entry(s.Index)
+		if c.onShare != nil && len(e.senders[from]) == 0 {
+			if e.result == nil {
+				c.onShare(from, 0)
+			} else {
+				c.onShare(from, c.now().Sub(e.committedAt))
+			}
+		}
 		e.markSender(from, s.Item)
 		if e.result == nil {
 			if len(e.early) < 1<<16 {
@@ -221,6 +231,7 @@ func (c *Combiner) Committed(index uint64, res *fsm.Result, own []Share, self st
 		return
 	}
 	e.result = res
+	e.committedAt = c.now()
 	e.items = make([]*pendingItem, len(res.Items))
 	for i, it := range res.Items {
 		if !it.Verdict.Approved {

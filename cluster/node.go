@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,8 @@ type Node struct {
 	snaps raft.SnapshotStore
 	raft  atomic.Pointer[raft.Raft]
 
+	metrics *Metrics
+
 	onRecovered   func(*Outcome)
 	recoverFilter func(*fsm.Duty) bool
 
@@ -129,6 +132,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.recoverFilter = func(*fsm.Duty) bool { return true }
 	}
 	n.combiner = NewCombiner(n.machine, n.log)
+	if n.metrics != nil {
+		n.combiner.OnBadShare(func(b BadShare) { n.metrics.badShare(b.From) })
+		n.combiner.onShare = n.metrics.observeShare
+	}
 	return n, nil
 }
 
@@ -383,6 +390,7 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	start := time.Now()
 	fut := r.Apply(data, timeout)
 	ownRes := <-ownCh
 	if ownRes.err != nil {
@@ -400,6 +408,7 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	if res == nil {
 		return nil, fmt.Errorf("propose: log index %d produced no result", fut.Index())
 	}
+	n.metrics.observeCommit(time.Since(start))
 	out := &Outcome{Index: fut.Index(), Result: res}
 	if !isDuty || res.Status != fsm.StatusApplied {
 		return out, nil
@@ -407,7 +416,12 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	n.combiner.Committed(fut.Index(), res, own, n.cfg.ID)
 	wctx, cancel := context.WithTimeout(ctx, n.cfg.ProposeTimeout)
 	defer cancel()
-	return n.combiner.Wait(wctx, fut.Index())
+	out, err = n.combiner.Wait(wctx, fut.Index())
+	if err != nil {
+		n.metrics.incIncomplete()
+	}
+	n.metrics.observeSigned(time.Since(start), out)
+	return out, err
 }
 
 func anyApproved(r *fsm.Result) bool {
@@ -566,6 +580,9 @@ func (n *Node) leadershipLoop() {
 			ch <- leader
 		}
 		n.subsMu.Unlock()
+		if r := n.r(); r != nil {
+			n.metrics.setState(r.State())
+		}
 		if leader {
 			n.log.Info("became leader", "term", n.r().CurrentTerm())
 			n.startLeading()
@@ -698,6 +715,13 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 		}
 		msg.Shares = append(msg.Shares, shares...)
 		msg.Refusals = append(msg.Refusals, refusals...)
+		for _, r := range refusals {
+			if strings.HasPrefix(r.Reason, "signed-by-me") {
+				n.metrics.refused("signed_by_me")
+			} else {
+				n.metrics.refused("state_machine")
+			}
+		}
 		return true
 	}
 	if resp.Success {
