@@ -25,6 +25,7 @@ func newClusterCmd(g *globalFlags) *cobra.Command {
 		Short: "Create and manage a cluster",
 	}
 	c.AddCommand(newClusterInitCmd(g))
+	c.AddCommand(clusterAdminCommands(g)...)
 	return c
 }
 

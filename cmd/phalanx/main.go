@@ -62,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		newClusterCmd(g),
 		newKeysCmd(g),
 	)
+	root.AddCommand(extraCommands(g)...)
 	return root
 }
 
