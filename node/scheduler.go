@@ -77,6 +77,7 @@ type Scheduler struct {
 	regDisabled bool
 	stash       map[[32]byte]*fsm.Duty
 	dropped     atomic.Uint64
+	inflight    atomic.Int64
 }
 
 // NewScheduler builds a scheduler. It starts nothing.
@@ -142,11 +143,28 @@ type runState struct {
 	sc     SlotClock
 	start  uint64
 	wg     sync.WaitGroup
+	// inflight counts running duty tasks (tests wait for it to drop to zero).
+	inflight *atomic.Int64
 }
 
 func (rs *runState) fatal(err error) { rs.cancel(err) }
 
 func (rs *runState) goTask(f func()) {
+	rs.wg.Add(1)
+	if rs.inflight != nil {
+		rs.inflight.Add(1)
+	}
+	go func() {
+		defer rs.wg.Done()
+		if rs.inflight != nil {
+			defer rs.inflight.Add(-1)
+		}
+		f()
+	}()
+}
+
+// goBackground runs a long-lived task of the run (not counted as a duty task).
+func (rs *runState) goBackground(f func()) {
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
@@ -162,7 +180,7 @@ func (s *Scheduler) Run(ctx context.Context) (err error) {
 		return errors.New("scheduler already running")
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
-	rs := &runState{ctx: rctx, cancel: cancel}
+	rs := &runState{ctx: rctx, cancel: cancel, inflight: &s.inflight}
 	s.runMu.Lock()
 	s.runCtx = rctx
 	s.runMu.Unlock()
@@ -187,7 +205,7 @@ func (s *Scheduler) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}
-	rs.goTask(func() { s.followEvents(rs) })
+	rs.goBackground(func() { s.followEvents(rs) })
 	return s.loop(rs)
 }
 
@@ -464,7 +482,7 @@ func (s *Scheduler) signedInEpoch(rs *runState, pk [48]byte, epoch uint64) bool 
 // (which prunes history); head events are kept for the status.
 func (s *Scheduler) followEvents(rs *runState) {
 	finalized := make(chan struct{}, 1)
-	rs.goTask(func() {
+	rs.goBackground(func() {
 		for {
 			select {
 			case <-rs.ctx.Done():
