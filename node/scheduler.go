@@ -547,6 +547,11 @@ func (s *Scheduler) loop(rs *runState) error {
 	}
 	rs.start = cur
 	s.log.Info("duty scheduler started", "slot", cur, "epoch", rs.sc.Epoch(cur))
+	if cur > 0 && s.BeaconError() == nil {
+		// A previous leader may have died before committing the last slot's attestations; those it did
+		// commit are skipped (and rebuilt by the cluster's recovery), the others are still useful.
+		rs.goTask(func() { s.attest(rs, cur-1) })
+	}
 	slot, phase := cur, int64(0)
 	for {
 		at := rs.sc.SlotPart(slot, phase, 3)

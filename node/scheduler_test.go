@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	eth2spec "github.com/attestantio/go-eth2-client/spec"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
 	"github.com/phalanx-eth/phalanx/cluster"
@@ -125,7 +126,13 @@ func TestSchedulerAttestsOneEntryPerCommittee(t *testing.T) {
 			t.Errorf("slot %d: %d attestation entries, want 2 (one per committee)", slot, perSlot[slot])
 		}
 	}
-	published := h.b.attestations()
+	var published []*eth2spec.VersionedAttestation
+	for _, a := range h.b.attestations() {
+		// The scheduler also catches up on the slot before it started (slot 7).
+		if a.Electra.Data.Slot >= 8 {
+			published = append(published, a)
+		}
+	}
 	if len(published) != 24 {
 		t.Fatalf("%d attestations published, want 24", len(published))
 	}
@@ -171,7 +178,7 @@ func TestSchedulerAttestsOneEntryPerCommittee(t *testing.T) {
 		if sub.IsAggregator != want {
 			t.Errorf("validator %d slot %d: is_aggregator %t, want %t", sub.ValidatorIndex, sub.Slot, sub.IsAggregator, want)
 		}
-		if want && sub.Slot < 16 {
+		if want && sub.Slot >= 8 && sub.Slot < 16 {
 			wantAggs++
 		}
 	}
