@@ -135,7 +135,9 @@ func (u *Uint64) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON writes the decimal string form.
-func (u Uint64) MarshalJSON() ([]byte, error) { return []byte(`"` + strconv.FormatUint(uint64(u), 10) + `"`), nil }
+func (u Uint64) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatUint(uint64(u), 10) + `"`), nil
+}
 
 // Hex is 0x-prefixed hex bytes in JSON.
 type Hex []byte
