@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,4 +126,32 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ftp://x") {
 		t.Fatalf("bad URL accepted: %v", err)
 	}
+}
+
+func FuzzParseLock(f *testing.F) {
+	vals := testValidators(f, 0)
+	l, _ := testLock(f, vals, 2, 3)
+	path := filepath.Join(f.TempDir(), "lock.json")
+	if err := l.Save(path); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"version":1,"name":"x","threshold":2,"members":[],"validators":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := ParseLock(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidLock) {
+				t.Fatalf("error does not wrap ErrInvalidLock: %v", err)
+			}
+			return
+		}
+		if err := l.Validate(); err != nil {
+			t.Fatalf("parsed lock fails Validate: %v", err)
+		}
+	})
 }
