@@ -211,7 +211,13 @@ func (c *Combiner) addShareLocked(e *pendingEntry, from string, s Share) {
 	if _, dup := it.parts[s.ShareIndex]; dup || it.bad[s.ShareIndex] {
 		return
 	}
-	sig, err := threshold.SignatureFromBytes(s.Signature[:])
+	// Shares are decoded without the G2 subgroup check: each one is only used inside a recombination whose
+	// result is subgroup-checked and verified (FindBadShares checks single shares fully).
+	sig := s.sig
+	var err error
+	if sig == nil {
+		sig, err = threshold.DecodePartialSignature(s.Signature[:])
+	}
 	if err != nil {
 		c.reportBadLocked(BadShare{Index: s.Index, Item: int(s.Item), ShareIndex: s.ShareIndex, From: from})
 		it.bad[s.ShareIndex] = true
@@ -300,14 +306,21 @@ func (c *Combiner) combineLocked(e *pendingEntry) {
 		for k, b := range bs {
 			pks[k], sigs[k] = b.pk, b.sig
 		}
-		if threshold.VerifySameMessage(h, pks, sigs) {
+		inGroup := true
+		for _, sg := range sigs {
+			if !sg.InSubgroup() {
+				inGroup = false
+				break
+			}
+		}
+		if inGroup && threshold.VerifySameMessage(h, pks, sigs) {
 			for _, b := range bs {
 				e.items[b.item].sig = b.sig
 			}
 			continue
 		}
 		for _, b := range bs {
-			if threshold.VerifyHashed(b.pk, h, b.sig) {
+			if b.sig.InSubgroup() && threshold.VerifyHashed(b.pk, h, b.sig) {
 				e.items[b.item].sig = b.sig
 				continue
 			}

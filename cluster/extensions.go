@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/phalanx-eth/phalanx/threshold"
 )
 
 // Extension types carried on transport frames. The numbers are part of the wire format: they only ever grow.
@@ -31,6 +33,10 @@ type Share struct {
 	Item       uint16 // position of the validator within the entry's items
 	ShareIndex uint32 // the signer's share index (1-based x coordinate)
 	Signature  [signatureLen]byte
+
+	// sig is the decoded signature when this node made the share itself (never sent; saves the leader
+	// decoding its own shares).
+	sig *threshold.Signature
 }
 
 // Refusal records that a node declined to sign an item, and why. It is reported so that operators can see,

@@ -104,6 +104,15 @@ type Node struct {
 	lastCfg   *raft.Configuration
 
 	closeOnce sync.Once
+
+	appliedMu sync.Mutex
+	appliedCh chan struct{}
+
+	// resignCh carries the leader's requests for shares of committed entries to resignLoop; outbox holds
+	// the results until the next AppendEntries response carries them.
+	resignCh chan []uint64
+	outboxMu sync.Mutex
+	outbox   SharesMessage
 }
 
 // New validates cfg and builds a node. It starts nothing.
@@ -112,11 +121,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		notifyCh: make(chan bool, 16),
-		subs:     make(map[chan bool]struct{}),
-		pruneCh:  make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		notifyCh:  make(chan bool, 16),
+		subs:      make(map[chan bool]struct{}),
+		pruneCh:   make(chan struct{}, 1),
+		appliedCh: make(chan struct{}),
+		resignCh:  make(chan []uint64, 16),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -255,10 +266,11 @@ func (n *Node) Start() error {
 	n.raft.Store(r)
 
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.leadershipLoop()
 	go n.pruneLoop()
 	go n.maintenanceLoop()
+	go n.resignLoop()
 	n.log.Info("cluster node started", "address", string(trans.LocalAddr()), "peer_id", n.PeerID(),
 		"heartbeat_timeout", rc.HeartbeatTimeout, "election_timeout", rc.ElectionTimeout)
 	return nil
@@ -456,6 +468,7 @@ func (n *Node) SigningError() error {
 
 // afterApply runs on raft's FSM goroutine after each command.
 func (n *Node) afterApply(index uint64, data []byte, res *fsm.Result) {
+	n.notifyApplied()
 	if res == nil || res.Type != fsm.TypeChainView || res.Status != fsm.StatusApplied {
 		return
 	}
@@ -724,13 +737,24 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 		}
 		return true
 	}
-	if resp.Success {
+	if resp.Success && len(req.Entries) > 0 {
+		// Judge the entries against the state as the leader had committed it when it sent them: raft hands
+		// newly committed entries to the state machine asynchronously, so wait (briefly) until they are
+		// applied here. Otherwise a validator registered just before its first duty would look unknown.
+		want := req.LeaderCommitIndex
+		if last := req.Entries[len(req.Entries)-1].Index; last-1 < want {
+			want = last - 1
+		}
+		n.waitApplied(want)
 		for _, l := range req.Entries {
 			if l.Type == raft.LogCommand && !sign(l.Index, l.Data) {
 				return nil
 			}
 		}
 	}
+	// Requests for shares of committed entries are signed off the replication path, so that heartbeat
+	// responses (and with them the leader's lease) never wait for BLS work; the shares ride on a later
+	// response.
 	for _, ext := range reqExt {
 		if ext.Type != ExtShareRequest {
 			continue
@@ -740,26 +764,16 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 			n.log.Warn("malformed share request from leader", "err", err)
 			continue
 		}
-		r := n.r()
-		if r == nil {
-			break
-		}
-		// Only committed entries: an uncommitted entry at that index may still be replaced, and signing it
-		// would put a stale message in the signed-by-me record.
-		commit := r.CommitIndex()
-		for _, idx := range q.Indices {
-			if idx > commit {
-				continue
-			}
-			var l raft.Log
-			if err := n.store.GetLog(idx, &l); err != nil || l.Type != raft.LogCommand {
-				continue
-			}
-			if !sign(idx, l.Data) {
-				return nil
-			}
+		select {
+		case n.resignCh <- q.Indices:
+		default: // busy: the leader asks again
 		}
 	}
+	n.outboxMu.Lock()
+	msg.Shares = append(msg.Shares, n.outbox.Shares...)
+	msg.Refusals = append(msg.Refusals, n.outbox.Refusals...)
+	n.outbox = SharesMessage{}
+	n.outboxMu.Unlock()
 	if len(msg.Shares) == 0 && len(msg.Refusals) == 0 {
 		return nil
 	}
@@ -832,6 +846,84 @@ func (n *Node) setBlocked(peers []string) {
 	if cfg != nil {
 		n.refreshAllowlist(*cfg)
 	}
+}
+
+// maxOutbox bounds the shares waiting for a response to carry them.
+const maxOutbox = 1 << 14
+
+// resignLoop signs again, off the replication path, the committed entries the leader asked for.
+func (n *Node) resignLoop() {
+	defer n.wg.Done()
+	for {
+		var indices []uint64
+		select {
+		case <-n.ctx.Done():
+			return
+		case indices = <-n.resignCh:
+		}
+		r := n.r()
+		if r == nil || n.signingError.Load() != nil {
+			continue
+		}
+		// Only committed entries: an uncommitted entry at that index may still be replaced, and signing it
+		// would put a stale message in the signed-by-me record.
+		commit := r.CommitIndex()
+		for _, idx := range indices {
+			if idx > commit {
+				continue
+			}
+			data, ok := n.logEntry(idx)
+			if !ok {
+				continue
+			}
+			n.waitApplied(idx - 1)
+			shares, refusals, err := n.signer.SignEntry(idx, data)
+			if err != nil {
+				n.disableSigning(err)
+				break
+			}
+			n.outboxMu.Lock()
+			if len(n.outbox.Shares)+len(shares) <= maxOutbox {
+				n.outbox.Shares = append(n.outbox.Shares, shares...)
+				n.outbox.Refusals = append(n.outbox.Refusals, refusals...)
+			}
+			n.outboxMu.Unlock()
+		}
+	}
+}
+
+// waitApplied waits, at most 50 ms, until the state machine has applied the last command at or below index
+// (raft never hands no-op entries to the state machine, so those are skipped).
+func (n *Node) waitApplied(index uint64) {
+	first, _ := n.store.FirstIndex()
+	for ; index > 0 && index >= first; index-- {
+		if _, ok := n.logEntry(index); ok {
+			break
+		}
+	}
+	timer := time.NewTimer(50 * time.Millisecond)
+	defer timer.Stop()
+	for {
+		n.appliedMu.Lock()
+		ch := n.appliedCh
+		n.appliedMu.Unlock()
+		if n.machine.AppliedIndex() >= index {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// notifyApplied wakes waitApplied callers.
+func (n *Node) notifyApplied() {
+	n.appliedMu.Lock()
+	close(n.appliedCh)
+	n.appliedCh = make(chan struct{})
+	n.appliedMu.Unlock()
 }
 
 // logEntry returns the command stored at a log index of this node's log.

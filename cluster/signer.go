@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -137,19 +138,39 @@ func (s *Signer) SignEntry(index uint64, data []byte) ([]Share, []Refusal, error
 
 	// All validators of a committee sign the same root: hash to the curve once per root.
 	hashed := make(map[[32]byte]*threshold.HashedMessage)
-	shares := make([]Share, 0, len(cands))
 	for _, c := range cands {
 		root := res.Items[c.item].SigningRoot
-		h, ok := hashed[root]
-		if !ok {
-			h = threshold.HashMessage(root[:])
-			hashed[root] = h
+		if _, ok := hashed[root]; !ok {
+			hashed[root] = threshold.HashMessage(root[:])
 		}
-		part := c.share.SignHashed(h)
-		sh := Share{Index: index, Item: uint16(c.item), ShareIndex: part.Index}
-		copy(sh.Signature[:], part.Signature.Bytes())
-		shares = append(shares, sh)
 	}
+	shares := make([]Share, len(cands))
+	signOne := func(k int) {
+		c := cands[k]
+		part := c.share.SignHashed(hashed[res.Items[c.item].SigningRoot])
+		sh := Share{Index: index, Item: uint16(c.item), ShareIndex: part.Index, sig: part.Signature}
+		copy(sh.Signature[:], part.Signature.Bytes())
+		shares[k] = sh
+	}
+	// A committee's batch is spread over the cores; small batches stay on this goroutine.
+	workers := runtime.GOMAXPROCS(0)
+	if len(cands) < 8 || workers < 2 {
+		for k := range cands {
+			signOne(k)
+		}
+		return shares, refusals, nil
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := w; k < len(cands); k += workers {
+				signOne(k)
+			}
+		}(w)
+	}
+	wg.Wait()
 	return shares, refusals, nil
 }
 

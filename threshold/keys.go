@@ -229,6 +229,25 @@ func SignatureFromBytes(b []byte) (*Signature, error) {
 	return s, nil
 }
 
+// DecodePartialSignature decodes a compressed signature checking only that it is on the curve, not that it is
+// in the G2 subgroup (the subgroup check costs more than the decompression). It is for partial signatures
+// that are used only inside a recombination whose result is then checked with InSubgroup and verified, so one
+// subgroup check covers t shares. FindBadShares checks the subgroup of every share it is given.
+func DecodePartialSignature(b []byte) (*Signature, error) {
+	if len(b) != SignatureSize {
+		return nil, fmt.Errorf("decode partial signature: %d bytes, want %d: %w", len(b), SignatureSize, ErrInvalidLength)
+	}
+	s := new(Signature)
+	if s.p.Uncompress(b) == nil {
+		return nil, fmt.Errorf("decode partial signature: %w", ErrInvalidPoint)
+	}
+	return s, nil
+}
+
+// InSubgroup reports whether s is in the prime-order G2 subgroup. Signatures from SignatureFromBytes and from
+// signing always are; a recombination of DecodePartialSignature results must be checked.
+func (s *Signature) InSubgroup() bool { return s != nil && s.p.InG2() }
+
 // Bytes returns the 96-byte compressed encoding.
 func (s *Signature) Bytes() []byte { return s.p.Compress() }
 

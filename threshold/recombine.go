@@ -246,7 +246,7 @@ func FindBadShares(h *HashedMessage, parts []PartialSignature, sharePKs map[uint
 	idx := make([]uint32, 0, len(parts))
 	for _, p := range parts {
 		pk := sharePKs[p.Index]
-		if !pk.valid() || p.Signature == nil {
+		if !pk.valid() || p.Signature == nil || !p.Signature.InSubgroup() {
 			bad = append(bad, p.Index)
 			continue
 		}
