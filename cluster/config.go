@@ -127,5 +127,8 @@ func RaftTimeouts(slot time.Duration) (heartbeat, election, lease time.Duration)
 	if t > 500*time.Millisecond {
 		t = 500 * time.Millisecond
 	}
-	return t, t, t * 3 / 4
+	// The leader's lease is as long as raft allows (the heartbeat timeout): a leader steps down when it has
+	// heard from no quorum for that long, and on a busy machine a shorter lease only causes needless
+	// elections. A deposed leader cannot commit anything meanwhile, so safety does not depend on it.
+	return t, t, t
 }

@@ -747,6 +747,12 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 		}
 		n.waitApplied(want)
 		for _, l := range req.Entries {
+			// Entries the leader already committed (a lagging follower catching up) are not signed: the
+			// leader had its shares from others, and asks for any it still misses. Signing a backlog here
+			// would only delay this response and load the machine when it can least afford it.
+			if l.Index <= req.LeaderCommitIndex {
+				continue
+			}
 			if l.Type == raft.LogCommand && !sign(l.Index, l.Data) {
 				return nil
 			}

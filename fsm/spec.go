@@ -17,7 +17,9 @@ const minimalSlotsPerEpoch = 8
 //
 // The entry carries the chain's genesis, slot timing and fork schedule; the preset values it does not carry
 // (committee sizes, shuffling rounds, ...) are those of the minimal preset when SlotsPerEpoch is 8 and of the
-// mainnet preset otherwise. Signing roots depend only on the values the entry carries.
+// mainnet preset otherwise — except SYNC_COMMITTEE_SIZE, which is always the mainnet 512: the spec containers
+// every beacon-node client in Go decodes (go-eth2-client's SyncAggregate, SyncCommitteeContribution) are
+// fixed to it, so a chain this node can follow has it. Signing roots depend only on the values the entry carries.
 func specFromConfig(c *ChainConfig) (*eth.Spec, error) {
 	if len(c.Forks) > len(forkNames) {
 		return nil, fmt.Errorf("fork schedule has %d forks; this node knows %d (%s..%s)",
@@ -26,6 +28,7 @@ func specFromConfig(c *ChainConfig) (*eth.Spec, error) {
 	spec := eth.MainnetSpec()
 	if c.SlotsPerEpoch == minimalSlotsPerEpoch {
 		spec = eth.MinimalSpec()
+		spec.SyncCommitteeSize = eth.MainnetSpec().SyncCommitteeSize
 	}
 	spec.ConfigName = ""
 	spec.SecondsPerSlot = c.SecondsPerSlot

@@ -61,6 +61,8 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newClusterCmd(g),
 		newKeysCmd(g),
+		newNodeCmd(g),
+		newDevnetCmd(g),
 	)
 	root.AddCommand(extraCommands(g)...)
 	return root

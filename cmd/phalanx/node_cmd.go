@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phalanx-eth/phalanx/node"
+)
+
+func newNodeCmd(g *globalFlags) *cobra.Command {
+	var configPath, graffiti, feeRecipient string
+	var beaconURLs []string
+	var noDoppelganger bool
+	var slot time.Duration
+	c := &cobra.Command{
+		Use:   "node",
+		Short: "Run a phalanx node: a cluster member that signs its validators' duties with its key shares",
+		Long: `node runs one member of a phalanx cluster from a node config file written by 'phalanx cluster init'.
+It joins the cluster over libp2p (only the lock file's members may connect), follows its beacon node(s), and,
+while it leads, schedules the validators' duties; every node signs its shares as it appends duty entries to
+the replicated log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			nf, base, err := loadNodeFile(configPath)
+			if err != nil {
+				return err
+			}
+			cfg := node.DefaultConfig()
+			cfg.ID = nf.ID
+			cfg.DataDir = resolve(base, nf.DataDir)
+			cfg.IdentityFile = resolve(base, nf.IdentityFile)
+			cfg.LockFile = resolve(base, nf.LockFile)
+			cfg.KeysDir = resolve(base, nf.KeysDir)
+			cfg.PasswordFile = resolve(base, nf.PasswordFile)
+			cfg.ListenAddr = nf.P2PListen
+			cfg.BeaconURLs = nf.BeaconURLs
+			if len(beaconURLs) > 0 {
+				cfg.BeaconURLs = beaconURLs
+			}
+			if slot > 0 {
+				cfg.SlotDuration = slot
+			}
+			cfg.Graffiti = graffiti
+			cfg.DoppelgangerCheck = !noDoppelganger
+			if feeRecipient != "" {
+				b, err := hex.DecodeString(strings.TrimPrefix(feeRecipient, "0x"))
+				if err != nil || len(b) != 20 {
+					return fmt.Errorf("--fee-recipient %q: want a 20-byte 0x-hex address", feeRecipient)
+				}
+				copy(cfg.FeeRecipient[:], b)
+			}
+			cfg.Logger = log
+			n, err := node.New(cfg)
+			if err != nil {
+				return err
+			}
+			return runNode(cmd, n, nf, base, log)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&configPath, "config", "", "node config file (node.json from 'phalanx cluster init')")
+	fl.StringSliceVar(&beaconURLs, "beacon-url", nil, "beacon node URL(s), overriding the config file")
+	fl.StringVar(&graffiti, "graffiti", "phalanx", "graffiti for proposed blocks (at most 32 bytes)")
+	fl.StringVar(&feeRecipient, "fee-recipient", "", "execution-layer fee recipient for proposals and builder registrations")
+	fl.BoolVar(&noDoppelganger, "no-doppelganger-check", false, "skip the liveness check for doppelgangers before the first duty (not recommended)")
+	fl.DurationVar(&slot, "slot-time", 0, "beacon chain slot time, from which raft timeouts derive (default 12s)")
+	return c
+}
