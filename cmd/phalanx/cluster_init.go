@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +42,13 @@ type nodeFile struct {
 	P2PListen    string   `json:"p2p_listen"`
 	APIListen    string   `json:"api_listen,omitempty"`
 	BeaconURLs   []string `json:"beacon_urls"`
+	// APITokenFile holds the bearer token of the admin and Keymanager APIs (the same on every member, so a
+	// request forwarded to the leader is accepted there).
+	APITokenFile string `json:"api_token_file,omitempty"`
+	// MemberAPIs maps each member's ID to the base URL of its API, for forwarding requests to the leader.
+	MemberAPIs map[string]string `json:"member_apis,omitempty"`
+	// SlotTime is the beacon chain's slot time ("12s"); raft timeouts derive from it.
+	SlotTime string `json:"slot_time,omitempty"`
 }
 
 type clusterInitFlags struct {
@@ -58,6 +66,7 @@ type clusterInitFlags struct {
 	lightKDF     bool
 	force        bool
 	passwordFile string
+	slotTime     time.Duration
 }
 
 func newClusterInitCmd(g *globalFlags) *cobra.Command {
@@ -90,6 +99,7 @@ share of any key.`,
 	fl.StringVar(&f.passwordFile, "password-file", "", "password for the share keystores (default: a random password per node, written to node-i/password.txt)")
 	fl.BoolVar(&f.lightKDF, "light-kdf", false, "devnet only: encrypt share keystores with a cheap scrypt cost so nodes start fast")
 	fl.BoolVar(&f.force, "force", false, "write into --out even if it exists")
+	fl.DurationVar(&f.slotTime, "slot-time", 12*time.Second, "the beacon chain's slot time (raft timeouts derive from it)")
 	return c
 }
 
@@ -182,10 +192,25 @@ func runClusterInit(cmd *cobra.Command, f *clusterInitFlags) error {
 		return err
 	}
 
+	var tok [32]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return err
+	}
+	token := hex.EncodeToString(tok[:])
+	memberAPIs := make(map[string]string)
+	if f.apiBasePort > 0 {
+		for i := 0; i < f.nodes; i++ {
+			memberAPIs[memberName(i)] = fmt.Sprintf("http://%s:%d", f.host, f.apiBasePort+i)
+		}
+	}
+
 	if err := os.MkdirAll(f.out, 0o700); err != nil {
 		return err
 	}
 	if err := lock.Save(filepath.Join(f.out, "lock.json")); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(f.out, "api-token.txt"), []byte(token+"\n"), 0o600); err != nil {
 		return err
 	}
 	for i := 0; i < f.nodes; i++ {
@@ -199,6 +224,9 @@ func runClusterInit(cmd *cobra.Command, f *clusterInitFlags) error {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "password.txt"), []byte(passwords[i]+"\n"), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "api-token.txt"), []byte(token+"\n"), 0o600); err != nil {
 			return err
 		}
 		for _, s := range splits {
@@ -215,6 +243,9 @@ func runClusterInit(cmd *cobra.Command, f *clusterInitFlags) error {
 			PasswordFile: "password.txt",
 			P2PListen:    fmt.Sprintf("/ip4/%s/tcp/%d", f.host, f.p2pBasePort+i),
 			BeaconURLs:   f.beaconURLs,
+			APITokenFile: "api-token.txt",
+			MemberAPIs:   memberAPIs,
+			SlotTime:     f.slotTime.String(),
 		}
 		if f.apiBasePort > 0 {
 			nf.APIListen = fmt.Sprintf("%s:%d", f.host, f.apiBasePort+i)

@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newKeysCmd(g),
 		newNodeCmd(g),
 		newDevnetCmd(g),
+		newWatchCmd(g),
 	)
 	root.AddCommand(extraCommands(g)...)
 	return root

@@ -45,6 +45,13 @@ the replicated log.`,
 			if len(beaconURLs) > 0 {
 				cfg.BeaconURLs = beaconURLs
 			}
+			if nf.SlotTime != "" {
+				d, err := time.ParseDuration(nf.SlotTime)
+				if err != nil {
+					return fmt.Errorf("node config slot_time %q: %w", nf.SlotTime, err)
+				}
+				cfg.SlotDuration = d
+			}
 			if slot > 0 {
 				cfg.SlotDuration = slot
 			}
