@@ -128,8 +128,12 @@ func do(t *testing.T, method, url string, body []byte, hdr map[string]string) re
 	return result{resp.StatusCode, resp.Header, b}
 }
 
-func admin() map[string]string { return map[string]string{"Authorization": "Bearer " + apitest.AdminToken} }
-func km() map[string]string    { return map[string]string{"Authorization": "Bearer " + apitest.KeymanagerToken} }
+func admin() map[string]string {
+	return map[string]string{"Authorization": "Bearer " + apitest.AdminToken}
+}
+func km() map[string]string {
+	return map[string]string{"Authorization": "Bearer " + apitest.KeymanagerToken}
+}
 
 func forkInfo(gvr [32]byte) map[string]any {
 	v := "0x" + hex.EncodeToString(apitest.GenesisForkVersion[:])

@@ -27,7 +27,11 @@ func TestKeymanagerAPI(t *testing.T) {
 		t.Fatalf("list: %v", r)
 	}
 	validate(t, router, http.MethodGet, url, km(), r)
-	var list struct{ Data []struct{ ValidatingPubkey string `json:"validating_pubkey"` } }
+	var list struct {
+		Data []struct {
+			ValidatingPubkey string `json:"validating_pubkey"`
+		}
+	}
 	json.Unmarshal(r.body, &list)
 	if len(list.Data) != len(c.Validators) {
 		t.Fatalf("listed %d keys; want %d", len(list.Data), len(c.Validators))

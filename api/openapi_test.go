@@ -83,9 +83,9 @@ func validateErr(t *testing.T, router routers.Router, method, rawURL string, hdr
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-		Status: res.status,
-		Header: res.header,
-		Body:   io.NopCloser(bytes.NewReader(res.body)),
+		Status:  res.status,
+		Header:  res.header,
+		Body:    io.NopCloser(bytes.NewReader(res.body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
 	return openapi3filter.ValidateResponse(context.Background(), in)

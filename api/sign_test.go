@@ -137,8 +137,8 @@ func TestSignEveryType(t *testing.T) {
 	hr, _ := header.HashTreeRoot()
 	p0block := &phase0.BeaconBlock{Slot: 41, ProposerIndex: phase0.ValidatorIndex(v.Index), ParentRoot: root(4), StateRoot: root(5),
 		Body: &phase0.BeaconBlockBody{RANDAOReveal: phase0.BLSSignature{0xc0}, ETH1Data: &phase0.ETH1Data{BlockHash: make([]byte, 32)},
-		ProposerSlashings: []*phase0.ProposerSlashing{}, AttesterSlashings: []*phase0.AttesterSlashing{}, Attestations: []*phase0.Attestation{},
-		Deposits: []*phase0.Deposit{}, VoluntaryExits: []*phase0.SignedVoluntaryExit{}}}
+			ProposerSlashings: []*phase0.ProposerSlashing{}, AttesterSlashings: []*phase0.AttesterSlashing{}, Attestations: []*phase0.Attestation{},
+			Deposits: []*phase0.Deposit{}, VoluntaryExits: []*phase0.SignedVoluntaryExit{}}}
 	p0root, err := p0block.HashTreeRoot()
 	if err != nil {
 		t.Fatal(err)
