@@ -69,6 +69,15 @@ func (s *Server) handleAdminStatus(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
+// handleNodeStatus serves this node's duty status (not forwarded: every node answers for itself).
+func (s *Server) handleNodeStatus(c *gin.Context) {
+	if s.deps.NodeStatus == nil {
+		fail(c, http.StatusNotFound, "this server has no node status")
+		return
+	}
+	c.JSON(http.StatusOK, s.deps.NodeStatus())
+}
+
 func (s *Server) handleAdminPeers(c *gin.Context) {
 	st, err := s.deps.Cluster.Status()
 	if err != nil {

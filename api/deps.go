@@ -55,6 +55,9 @@ type Deps struct {
 	State   State
 	// Now is the clock for sync distance; nil means time.Now.
 	Now func() time.Time
+	// NodeStatus, if set, reports the node's duty status (served at /v1/node/status): the leader's scheduler
+	// view of recent slots, beacon-node health.
+	NodeStatus func() any
 }
 
 var (

@@ -59,6 +59,7 @@ func (s *Server) routes() []route {
 		// Admin API: one endpoint per CLI verb.
 		{method: get, path: "/v1/cluster/status", auth: authAdmin, handler: s.handleAdminStatus},
 		{method: get, path: "/v1/cluster/peers", auth: authAdmin, handler: s.handleAdminPeers},
+		{method: get, path: "/v1/node/status", auth: authAdmin, handler: s.handleNodeStatus},
 		{method: post, path: "/v1/cluster/add-voter", auth: authAdmin, leaderOnly: true, handler: s.handleAddVoter},
 		{method: post, path: "/v1/cluster/add-nonvoter", auth: authAdmin, leaderOnly: true, handler: s.handleAddNonvoter},
 		{method: post, path: "/v1/cluster/remove", auth: authAdmin, leaderOnly: true, handler: s.handleRemove},

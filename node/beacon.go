@@ -126,7 +126,8 @@ type BeaconHealth struct {
 // that passed its last Check, and moves on to the next on failure. Submissions go to the first node that
 // accepts them. Check checks every node and returns an error only when none is usable.
 type Fallback struct {
-	nodes []Beacon
+	nodes   []Beacon
+	metrics *Metrics
 
 	mu     sync.Mutex
 	health []BeaconHealth
@@ -226,7 +227,14 @@ func (f *Fallback) mark(i int, err error) {
 
 // try runs call against each node in order until one succeeds. ErrNotSupported from every node is returned
 // as such so callers can skip quietly.
-func try[T any](ctx context.Context, f *Fallback, call func(Beacon) (T, error)) (T, error) {
+func try[T any](ctx context.Context, f *Fallback, call func(Beacon) (T, error)) (v T, err error) {
+	if f.metrics != nil {
+		defer func(start time.Time) { f.metrics.observeCall(start, err) }(time.Now())
+	}
+	return tryNodes(ctx, f, call)
+}
+
+func tryNodes[T any](ctx context.Context, f *Fallback, call func(Beacon) (T, error)) (T, error) {
 	var (
 		zero T
 		errs []error

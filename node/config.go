@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -52,6 +53,8 @@ type Config struct {
 	Clock Clock
 	// Beacon replaces the clients of BeaconURLs (for tests and embedding); nil builds them from BeaconURLs.
 	Beacon Beacon
+	// Registry, if set, receives the node's and its cluster member's Prometheus metrics.
+	Registry prometheus.Registerer
 }
 
 // DefaultConfig returns defaults for everything but the member ID, files, directories and beacon nodes.

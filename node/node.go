@@ -98,10 +98,19 @@ func New(cfg Config) (*Node, error) {
 	copy(graffiti[:], cfg.Graffiti)
 	// The scheduler is created before the cluster node so the recovery hooks can point at it.
 	var sched *Scheduler
-	cl, err := cluster.New(cc,
+	opts := []cluster.Option{
 		cluster.WithRecovered(func(o *cluster.Outcome) { sched.Recovered(o) }),
 		cluster.WithRecoverFilter(func(d *fsm.Duty) bool { return sched.RecoverFilter(d) }),
-	)
+	}
+	var metrics *Metrics
+	if cfg.Registry != nil {
+		opts = append(opts, cluster.WithMetrics(cluster.NewMetrics(cfg.Registry)))
+		metrics = NewMetrics(cfg.Registry)
+		if f, ok := beacon.(*Fallback); ok {
+			f.metrics = metrics
+		}
+	}
+	cl, err := cluster.New(cc, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster member: %w", err)
 	}
@@ -109,6 +118,7 @@ func New(cfg Config) (*Node, error) {
 		Clock: cfg.Clock, Logger: n.log, Graffiti: graffiti, FeeRecipient: cfg.FeeRecipient, GasLimit: cfg.GasLimit,
 		Registrations: cfg.Registrations, DoppelgangerCheck: cfg.DoppelgangerCheck,
 	})
+	sched.reports.setMetrics(metrics)
 	n.cl, n.sched = cl, sched
 	return n, nil
 }

@@ -40,11 +40,19 @@ const (
 
 // reports keeps the last reportSlots slot reports.
 type reports struct {
-	mu    sync.Mutex
-	slots map[uint64]*SlotReport
+	mu      sync.Mutex
+	slots   map[uint64]*SlotReport
+	metrics *Metrics
 }
 
 func newReports() *reports { return &reports{slots: make(map[uint64]*SlotReport)} }
+
+// setMetrics makes every update also count into m.
+func (r *reports) setMetrics(m *Metrics) {
+	r.mu.Lock()
+	r.metrics = m
+	r.mu.Unlock()
+}
 
 // update runs f on the counts of kind at slot.
 func (r *reports) update(slot, epoch uint64, kind fsm.DutyKind, f func(*DutyCounts)) {
@@ -65,7 +73,9 @@ func (r *reports) update(slot, epoch uint64, kind fsm.DutyKind, f func(*DutyCoun
 		dc = &DutyCounts{}
 		sr.Duties[kind.String()] = dc
 	}
+	before := *dc
 	f(dc)
+	r.metrics.countDelta(kind.String(), before, *dc)
 }
 
 func (dc *DutyCounts) reason(format string, args ...any) {

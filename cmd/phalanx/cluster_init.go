@@ -45,6 +45,8 @@ type nodeFile struct {
 	// APITokenFile holds the bearer token of the admin and Keymanager APIs (the same on every member, so a
 	// request forwarded to the leader is accepted there).
 	APITokenFile string `json:"api_token_file,omitempty"`
+	// KeymanagerTokenFile holds the bearer token of the Keymanager API (for validator-client tooling).
+	KeymanagerTokenFile string `json:"keymanager_token_file,omitempty"`
 	// MemberAPIs maps each member's ID to the base URL of its API, for forwarding requests to the leader.
 	MemberAPIs map[string]string `json:"member_apis,omitempty"`
 	// SlotTime is the beacon chain's slot time ("12s"); raft timeouts derive from it.
@@ -197,6 +199,10 @@ func runClusterInit(cmd *cobra.Command, f *clusterInitFlags) error {
 		return err
 	}
 	token := hex.EncodeToString(tok[:])
+	if _, err := rand.Read(tok[:]); err != nil {
+		return err
+	}
+	kmToken := hex.EncodeToString(tok[:])
 	memberAPIs := make(map[string]string)
 	if f.apiBasePort > 0 {
 		for i := 0; i < f.nodes; i++ {
@@ -229,23 +235,27 @@ func runClusterInit(cmd *cobra.Command, f *clusterInitFlags) error {
 		if err := os.WriteFile(filepath.Join(dir, "api-token.txt"), []byte(token+"\n"), 0o600); err != nil {
 			return err
 		}
+		if err := os.WriteFile(filepath.Join(dir, "keymanager-token.txt"), []byte(kmToken+"\n"), 0o600); err != nil {
+			return err
+		}
 		for _, s := range splits {
 			if err := node.WriteShareKeystore(filepath.Join(dir, "keys"), s.pk, s.shares[i], passwords[i], ksOpts...); err != nil {
 				return err
 			}
 		}
 		nf := nodeFile{
-			ID:           memberName(i),
-			DataDir:      "data",
-			IdentityFile: "identity.json",
-			LockFile:     "../lock.json",
-			KeysDir:      "keys",
-			PasswordFile: "password.txt",
-			P2PListen:    fmt.Sprintf("/ip4/%s/tcp/%d", f.host, f.p2pBasePort+i),
-			BeaconURLs:   f.beaconURLs,
-			APITokenFile: "api-token.txt",
-			MemberAPIs:   memberAPIs,
-			SlotTime:     f.slotTime.String(),
+			ID:                  memberName(i),
+			DataDir:             "data",
+			IdentityFile:        "identity.json",
+			LockFile:            "../lock.json",
+			KeysDir:             "keys",
+			PasswordFile:        "password.txt",
+			P2PListen:           fmt.Sprintf("/ip4/%s/tcp/%d", f.host, f.p2pBasePort+i),
+			BeaconURLs:          f.beaconURLs,
+			APITokenFile:        "api-token.txt",
+			KeymanagerTokenFile: "keymanager-token.txt",
+			MemberAPIs:          memberAPIs,
+			SlotTime:            f.slotTime.String(),
 		}
 		if f.apiBasePort > 0 {
 			nf.APIListen = fmt.Sprintf("%s:%d", f.host, f.apiBasePort+i)

@@ -65,11 +65,13 @@ the replicated log.`,
 				copy(cfg.FeeRecipient[:], b)
 			}
 			cfg.Logger = log
+			reg := newRegistry()
+			cfg.Registry = reg
 			n, err := node.New(cfg)
 			if err != nil {
 				return err
 			}
-			return runNode(cmd, n, nf, base, log)
+			return runNode(cmd, n, nf, base, reg, log)
 		},
 	}
 	fl := c.Flags()

@@ -62,7 +62,7 @@ type watcher struct {
 	printed       uint64
 	started       bool
 	slotsPerEpoch uint64
-	signed  map[uint64]int // slot → attestations the leader's scheduler signed and verified
+	signed        map[uint64]int // slot → attestations the leader's scheduler signed and verified
 }
 
 func (w *watcher) get(ctx context.Context, url string, v any) error {
@@ -117,8 +117,8 @@ func (w *watcher) run(ctx context.Context) error {
 			w.slotsPerEpoch = v
 		}
 	}
-	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-22s %-26s %-9s %-9s\n", "slot", "epoch", "leader", "block", "cluster attestations", "justified", "finalized")
-	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-22s %-26s %-9s %-9s\n", "", "", "", "", "signed/accepted/included", "", "")
+	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-24s %-26s %-9s %-9s\n", "slot", "epoch", "leader", "block", "cluster attestations", "justified", "finalized")
+	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-24s %-26s %-9s %-9s\n", "", "", "", "", "signed/accepted/included", "", "")
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	misses := 0
@@ -192,5 +192,5 @@ func (w *watcher) printSlot(st devnet.Stats, slot uint64, leader string, up int)
 	if ss.Rejected > 0 {
 		note += fmt.Sprintf("  %d rejected", ss.Rejected)
 	}
-	fmt.Fprintf(w.out, "%-6d %-5d %-7s %-22s %-26s %-9d %-9d%s\n", slot, slot/spe, leader, block, atts, st.JustifiedEpoch, st.FinalizedEpoch, note)
+	fmt.Fprintf(w.out, "%-6d %-5d %-7s %-24s %-26s %-9d %-9d%s\n", slot, slot/spe, leader, block, atts, st.JustifiedEpoch, st.FinalizedEpoch, note)
 }
