@@ -45,6 +45,7 @@ type Devnet struct {
 	regs     map[phase0.BLSPubKey]bool  // validators registered with builders
 	exits    []*phase0.SignedVoluntaryExit
 	st       statsState
+	pub      published // every slashable message cluster validators submitted (published.go)
 
 	syncing     atomic.Bool
 	unavailable atomic.Bool

@@ -172,6 +172,7 @@ func (d *Devnet) handleSubmitBlindedBlock(w http.ResponseWriter, r *http.Request
 
 // submitSigned verifies a cluster's signed block and imports it.
 func (d *Devnet) submitSigned(w http.ResponseWriter, signed *spec.VersionedSignedBeaconBlock) {
+	d.recordBlock(signed)
 	d.mu.Lock()
 	evs, slot, proposer, err := d.verifyBlockLocked(signed)
 	if err != nil {
@@ -385,6 +386,7 @@ func (d *Devnet) handleSubmitAttestationsV2(w http.ResponseWriter, r *http.Reque
 			continue
 		}
 		attester := uint64(a.AttesterIndex)
+		d.recordAttestation(attester, a.Data, a.Signature)
 		why := ""
 		slot := uint64(0)
 		switch {
