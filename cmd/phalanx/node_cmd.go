@@ -15,7 +15,7 @@ func newNodeCmd(g *globalFlags) *cobra.Command {
 	var configPath, graffiti, feeRecipient string
 	var beaconURLs []string
 	var noDoppelganger bool
-	var slot time.Duration
+	var slot, clockSkew time.Duration
 	c := &cobra.Command{
 		Use:   "node",
 		Short: "Run a phalanx node: a cluster member that signs its validators' duties with its key shares",
@@ -64,6 +64,7 @@ the replicated log.`,
 				}
 				copy(cfg.FeeRecipient[:], b)
 			}
+			applyClockSkew(&cfg, clockSkew)
 			cfg.Logger = log
 			reg := newRegistry()
 			cfg.Registry = reg
@@ -81,5 +82,6 @@ the replicated log.`,
 	fl.StringVar(&feeRecipient, "fee-recipient", "", "execution-layer fee recipient for proposals and builder registrations")
 	fl.BoolVar(&noDoppelganger, "no-doppelganger-check", false, "skip the liveness check for doppelgangers before the first duty (not recommended)")
 	fl.DurationVar(&slot, "slot-time", 0, "beacon chain slot time, from which raft timeouts derive (default 12s)")
+	addClockSkewFlag(c, &clockSkew)
 	return c
 }
