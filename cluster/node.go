@@ -162,6 +162,9 @@ func (n *Node) Address() string { return string(n.trans.LocalAddr()) }
 // PeerID returns this node's peer ID.
 func (n *Node) PeerID() string { return n.cfg.Identity.PeerID() }
 
+// TransportStats returns the transport's frame counters (valid after Start).
+func (n *Node) TransportStats() transport.Stats { return n.trans.Stats() }
+
 // Combiner exposes the leader's combiner (for metrics and bad-share callbacks).
 func (n *Node) Combiner() *Combiner { return n.combiner }
 

@@ -53,6 +53,10 @@ type Config struct {
 	Clock Clock
 	// Beacon replaces the clients of BeaconURLs (for tests and embedding); nil builds them from BeaconURLs.
 	Beacon Beacon
+	// SnapshotThreshold, TrailingLogs and SnapshotInterval tune raft's log compaction; zero keeps the cluster
+	// defaults.
+	SnapshotThreshold, TrailingLogs uint64
+	SnapshotInterval                time.Duration
 	// Registry, if set, receives the node's and its cluster member's Prometheus metrics.
 	Registry prometheus.Registerer
 }

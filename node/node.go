@@ -90,6 +90,15 @@ func New(cfg Config) (*Node, error) {
 	cc.ProposeTimeout = cfg.ProposeTimeout
 	cc.Keys = ring
 	cc.Logger = log
+	if cfg.SnapshotThreshold > 0 {
+		cc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		cc.TrailingLogs = cfg.TrailingLogs
+	}
+	if cfg.SnapshotInterval > 0 {
+		cc.SnapshotInterval = cfg.SnapshotInterval
+	}
 	for _, m := range lock.Members {
 		cc.Bootstrap = append(cc.Bootstrap, cluster.Member{ID: m.ID, Address: m.Address, Voter: true})
 		cc.AllowedPeers = append(cc.AllowedPeers, m.PeerID)
