@@ -98,7 +98,7 @@ func BenchmarkGroupSignaturesPerSecond(b *testing.B) {
 	// Each writer is one committee's scheduler with its own validators: proposals for one validator are
 	// sequential in time, as a real scheduler's are (the EIP-3076 rules refuse out-of-order epochs).
 	h := quietCluster(b, 3, 2, perEntry*writers)
-	_, leader := h.leader()
+	first, _ := h.leader()
 	var signed atomic.Int64
 	b.ResetTimer()
 	start := time.Now()
@@ -111,8 +111,8 @@ func BenchmarkGroupSignaturesPerSecond(b *testing.B) {
 			defer wg.Done()
 			for i := 0; i < perWriter; i++ {
 				epoch := uint64(i + 1)
-				out, err := leader.Propose(context.Background(), h.attestation(epoch*8, epoch-1, epoch, byte(epoch), vals...))
-				if err != nil {
+				out, err := h.propose(h.attestation(epoch*8, epoch-1, epoch, byte(epoch), vals...))
+				if err != nil && out == nil {
 					b.Error(err)
 					return
 				}
@@ -128,6 +128,9 @@ func BenchmarkGroupSignaturesPerSecond(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(signed.Load())/elapsed.Seconds(), "sigs/s")
+	if now, _ := h.leader(); now != first {
+		b.Logf("leadership moved from %s to %s during the run (three nodes saturating two cores)", nodeName(first), nodeName(now))
+	}
 	// The cap: partial signing alone on this machine, three nodes' worth per signature.
 	v := h.validators[0]
 	hm := threshold.HashMessage([]byte("cap"))

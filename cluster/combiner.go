@@ -300,7 +300,7 @@ func (c *Combiner) combineLocked(e *pendingEntry) {
 		byRoot[ir.SigningRoot] = append(byRoot[ir.SigningRoot], built{item: i, sig: sig, pk: pk, t: t})
 	}
 	for root, bs := range byRoot {
-		h := threshold.HashMessage(root[:])
+		h := hashes.get(root)
 		pks := make([]*threshold.PublicKey, len(bs))
 		sigs := make([]*threshold.Signature, len(bs))
 		for k, b := range bs {

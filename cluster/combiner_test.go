@@ -77,3 +77,28 @@ func TestCombinerAsksForMissingShares(t *testing.T) {
 		t.Fatal("Wait on an incomplete entry returned no error")
 	}
 }
+
+func TestHashCacheBounded(t *testing.T) {
+	c := &hashCache{m: make(map[[32]byte]*threshold.HashedMessage), ring: make([][32]byte, hashCacheSize)}
+	var first [32]byte
+	first[0] = 1
+	h1 := c.get(first)
+	if c.get(first) != h1 {
+		t.Fatal("cached root hashed twice")
+	}
+	for i := 0; i < 2*hashCacheSize; i++ {
+		var r [32]byte
+		r[1], r[2] = byte(i), byte(i>>8)
+		c.get(r)
+	}
+	if len(c.m) > hashCacheSize {
+		t.Fatalf("cache holds %d entries, bound %d", len(c.m), hashCacheSize)
+	}
+	sk, err := threshold.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sk.SignHashed(c.get(first)).Equal(sk.Sign(first[:])) {
+		t.Fatal("re-hashed root differs from hashing the message")
+	}
+}

@@ -141,7 +141,7 @@ func (s *Signer) SignEntry(index uint64, data []byte) ([]Share, []Refusal, error
 	for _, c := range cands {
 		root := res.Items[c.item].SigningRoot
 		if _, ok := hashed[root]; !ok {
-			hashed[root] = threshold.HashMessage(root[:])
+			hashed[root] = hashes.get(root)
 		}
 	}
 	shares := make([]Share, len(cands))
