@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -88,12 +89,30 @@ commitments, to the lock file. Nothing is written unless every step succeeds.`,
 			if light {
 				opts = append(opts, keys.WithScryptN(1<<10))
 			}
-			for i, m := range lock.Members {
-				if err := node.WriteShareKeystore(filepath.Join(nodesDir, m.ID, "keys"), lv.Pubkey, shares[i], passwords[i], opts...); err != nil {
-					return err
+			// Write every member's share, then the lock; on any failure remove the shares written so far, so
+			// that a refused split leaves no keystore of a validator the lock does not list. A keystore already
+			// there is never overwritten (nor removed).
+			var written []string
+			undo := func() {
+				for _, p := range written {
+					os.Remove(p)
 				}
 			}
+			for _, m := range lock.Members {
+				p := filepath.Join(nodesDir, m.ID, "keys", node.ShareKeystoreName(lv.Pubkey))
+				if _, err := os.Lstat(p); err == nil {
+					return fmt.Errorf("member %s already has a share keystore for validator %s (%s); remove it first", m.ID, sk.PublicKey(), p)
+				}
+			}
+			for i, m := range lock.Members {
+				if err := node.WriteShareKeystore(filepath.Join(nodesDir, m.ID, "keys"), lv.Pubkey, shares[i], passwords[i], opts...); err != nil {
+					undo()
+					return fmt.Errorf("member %s: %w", m.ID, err)
+				}
+				written = append(written, filepath.Join(nodesDir, m.ID, "keys", node.ShareKeystoreName(lv.Pubkey)))
+			}
 			if err := lock.Save(lockPath); err != nil {
+				undo()
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "split validator %s into %d shares (threshold %d); lock updated\n", sk.PublicKey(), len(lock.Members), lock.Threshold)
@@ -214,16 +233,16 @@ exists on this machine.`,
 						target = v
 					}
 				}
-				if target == nil || !bytes.Equal(target.SharePubkeys[idx-1], spk) {
+				if target == nil || int(idx) > len(target.SharePubkeys) || !bytes.Equal(target.SharePubkeys[idx-1], spk) {
 					return fmt.Errorf("%s: share %d matches no validator in the lock", path, idx)
 				}
 			}
-			if pubkey != "" && !strings.EqualFold(strings.TrimPrefix(pubkey, "0x"), fmt.Sprintf("%x", target.Pubkey)) {
+			if pubkey != "" && !strings.EqualFold(strings.TrimPrefix(pubkey, "0x"), hex.EncodeToString(target.Pubkey)) {
 				return fmt.Errorf("the shares are of validator %s, not %s", target.Pubkey, pubkey)
 			}
 			sk, err := threshold.RecombineSecret(shares, lock.Threshold)
 			if err != nil {
-				return err
+				return fmt.Errorf("combine needs --share keystores of %d different members (the lock's threshold): %w", lock.Threshold, err)
 			}
 			defer sk.Zeroize()
 			if !bytes.Equal(sk.PublicKey().Bytes(), target.Pubkey) {
