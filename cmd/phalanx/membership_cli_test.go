@@ -269,9 +269,6 @@ func waitPeers(t *testing.T, c *apitest.Cluster, tok string, askNodes []int, wan
 // moves. `phalanx cluster peers` must show the expected members at each step, and at the end every live
 // node's FSM snapshot must be identical.
 func TestMembershipGrowTransferShrink(t *testing.T) {
-	if testing.Short() {
-		t.Skip("membership end-to-end test: skipped with -short")
-	}
 	c := apitest.New(t, apitest.Options{Nodes: 3, Spare: 2, Threshold: 3, Validators: 2})
 	tok := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tok, []byte(apitest.AdminToken+"\n"), 0o600); err != nil {
