@@ -65,6 +65,9 @@ type Options struct {
 	Nodes, Spare int
 	// Threshold of every validator (default majority of Nodes).
 	Threshold int
+	// SparesWithoutShares splits the validator keys among the Nodes only: spare nodes hold no share, so once
+	// added they replicate and vote but never sign (a cluster grown without resharing its keys).
+	SparesWithoutShares bool
 	// Validators registered (default 2).
 	Validators int
 	// UpstreamBeaconURLs are given to every server.
@@ -137,7 +140,11 @@ func New(t testing.TB, o Options) *Cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		shares, commit, err := threshold.Split(sk, o.Threshold, total, rand.Reader)
+		holders := total
+		if o.SparesWithoutShares {
+			holders = o.Nodes
+		}
+		shares, commit, err := threshold.Split(sk, o.Threshold, holders, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,6 +194,9 @@ func (c *Cluster) Start(i int) {
 	cfg.Logger = logger().With("test_node", i+1)
 	kr := make(cluster.MapKeyRing)
 	for _, v := range c.Validators {
+		if i >= len(v.shares) {
+			continue // a spare without shares
+		}
 		s := v.shares[i]
 		kr[v.Pubkey] = &s
 	}
@@ -371,10 +381,9 @@ func (c *Cluster) register() {
 		SecondsPerSlot:        SecondsPerSlot,
 		SlotsPerEpoch:         SlotsPerEpoch,
 	})
-	total := len(c.ids)
 	for _, v := range c.Validators {
 		add := &fsm.ValidatorAdd{Pubkey: v.Pubkey, Threshold: uint8(c.Opts.Threshold), ValidatorIndex: v.Index}
-		for s := 1; s <= total; s++ {
+		for s := 1; s <= len(v.shares); s++ {
 			spk, err := v.commit.SharePublicKey(uint32(s))
 			if err != nil {
 				c.T.Fatal(err)

@@ -252,24 +252,38 @@ func waitPeers(t *testing.T, c *apitest.Cluster, tok string, askNodes []int, wan
 	}
 }
 
-// TestMembershipGrowTransferShrink changes the membership of a cluster end to end while it keeps signing.
+// TestMembershipRotateHardware changes the membership of a cluster end to end while it keeps signing.
 //
-// The operator's plan: a cluster that ends up on five machines. Its validator keys are split 3-of-5 from the
-// start, so shares 4 and 5 exist (on the machines that will join) before those machines do. Three machines
-// run first; with threshold 3 every one of them must sign, which is why this phase is kept short. Then the
-// operator grows the cluster to five voters with `phalanx cluster add-voter`, hands leadership to a new
-// machine with `phalanx cluster transfer-leader` and retires two of the first machines with `phalanx cluster
-// remove` (a hardware rotation). At the end nodes 3, 4 and 5 hold shares 3, 4 and 5: still the threshold.
-// A 2-of-3 split would not allow this: the new members would hold no share, and retiring two first
-// machines would leave one share.
-//
-// Throughout, a goroutine sends distinct attestation signing requests with increasing epochs through the API
-// of any live member (followers forward to the leader). Every request must end with a group signature that
-// verifies against the validator's key; an attempt may get a retryable 503/502 answer only while leadership
-// moves. `phalanx cluster peers` must show the expected members at each step, and at the end every live
-// node's FSM snapshot must be identical.
-func TestMembershipGrowTransferShrink(t *testing.T) {
-	c := apitest.New(t, apitest.Options{Nodes: 3, Spare: 2, Threshold: 3, Validators: 2})
+// The operator's plan: move a cluster to new machines. Its validator keys were split 3-of-5 from the start,
+// so shares 4 and 5 exist (on the machines that will join) before those machines do. Three machines run
+// first; with threshold 3 every one of them must sign, which is why this phase is kept short. The operator
+// grows the cluster to five voters with `phalanx cluster add-voter`, hands leadership to a new machine with
+// `phalanx cluster transfer-leader` and retires two of the first machines with `phalanx cluster remove`. At
+// the end nodes 3, 4 and 5 hold shares 3, 4 and 5: still the threshold, and the two new machines sign.
+// (With keys split 2-of-3 this rotation is impossible: the new members would hold no share, and retiring
+// two first machines would leave one; see TestMembershipGrowWithoutShares.)
+func TestMembershipRotateHardware(t *testing.T) {
+	runMembership(t, apitest.Options{Nodes: 3, Spare: 2, Threshold: 3, Validators: 2}, []int{0, 1})
+}
+
+// TestMembershipGrowWithoutShares grows a 2-of-3 cluster to five voters whose new members hold no key share,
+// as an operator does to add replicas (or to move leadership off a machine under maintenance) without
+// resharing the keys. The new members vote and replicate; led by one of them, the cluster still signs with
+// the shares of the first three machines, which the shareless leader gathers from its followers. Then the
+// operator removes the two new members again, the leader first: leadership moves back to a first machine.
+func TestMembershipGrowWithoutShares(t *testing.T) {
+	runMembership(t, apitest.Options{Nodes: 3, Spare: 2, Threshold: 2, Validators: 2, SparesWithoutShares: true}, []int{3, 4})
+}
+
+// runMembership starts a 3-node harness with 2 spares, grows it to 5 voters (add-voter through a follower),
+// transfers leadership to node-4, then removes the members in retire one by one. Throughout, a goroutine sends
+// distinct attestation signing requests with increasing epochs through the API of any live member (followers
+// forward to the leader). Every request must end with a group signature that verifies against the
+// validator's key; an attempt may get a retryable 503/502 answer only while leadership moves.
+// `phalanx cluster peers` must show the expected members at each step, asked of every live member, and at
+// the end every live node's FSM snapshot must be identical.
+func runMembership(t *testing.T, opts apitest.Options, retire []int) {
+	c := apitest.New(t, opts)
 	tok := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tok, []byte(apitest.AdminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -286,9 +300,17 @@ func TestMembershipGrowTransferShrink(t *testing.T) {
 	if !ok {
 		t.Fatal("the harness registered no chain")
 	}
+	names := func(nodes []int) []string {
+		var out []string
+		for _, n := range nodes {
+			out = append(out, apitest.Name(n))
+		}
+		return out
+	}
 
 	load := &signLoad{c: c, spec: spec}
-	load.setLive(0, 1, 2)
+	live := []int{0, 1, 2}
+	load.setLive(live...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); load.run(ctx) }()
@@ -300,7 +322,7 @@ func TestMembershipGrowTransferShrink(t *testing.T) {
 
 	leader := apitest.Name(c.WaitLeader())
 	load.waitSigned("three nodes", 6)
-	waitPeers(t, c, tok, []int{0, 1, 2}, []string{"node-1", "node-2", "node-3"}, leader)
+	waitPeers(t, c, tok, live, names(live), leader)
 
 	// Grow: start each new machine, then add it through a follower's API (forwarded to the leader).
 	for _, n := range []int{3, 4} {
@@ -313,16 +335,11 @@ func TestMembershipGrowTransferShrink(t *testing.T) {
 			id, _ := c.Nodes[n].Leader()
 			return id == leader
 		})
-		members := []string{"node-1", "node-2", "node-3", "node-4"}
-		live := []int{0, 1, 2, 3}
-		if n == 4 {
-			members, live = append(members, "node-5"), append(live, 4)
-		}
+		live = append(live, n)
 		load.setLive(live...)
-		waitPeers(t, c, tok, live, members, leader)
+		waitPeers(t, c, tok, live, names(live), leader)
 		load.waitSigned("after adding "+apitest.Name(n), 6)
 	}
-	all := []string{"node-1", "node-2", "node-3", "node-4", "node-5"}
 
 	// Hand leadership to a new member. Retryable answers are allowed only inside this window.
 	load.gen.Add(1)
@@ -331,23 +348,33 @@ func TestMembershipGrowTransferShrink(t *testing.T) {
 	c.WaitLeader()
 	load.gen.Add(1)
 	leader = "node-4"
-	waitPeers(t, c, tok, []int{0, 1, 2, 3, 4}, all, leader)
+	waitPeers(t, c, tok, live, names(live), leader)
 	load.waitSigned("node-4 leading", 6)
 
-	// Shrink: retire two of the first machines, asking through a member that stays.
-	for _, n := range []int{0, 1} {
-		var live []int
-		var members []string
-		for i := n + 1; i < 5; i++ {
-			live = append(live, i)
-			members = append(members, apitest.Name(i))
+	// Shrink: remove the members in retire, asking through a member that stays. Removing the leader moves
+	// leadership: a window for retryable answers too.
+	for _, n := range retire {
+		var stay []int
+		for _, m := range live {
+			if m != n {
+				stay = append(stay, m)
+			}
 		}
-		load.setLive(live...) // no attempt is in flight to the retiring node after this
-		if out := cli(4, "cluster", "remove", apitest.Name(n)); !strings.Contains(out, "removed "+apitest.Name(n)) {
+		load.setLive(stay...) // no attempt is in flight to the retiring node after this
+		wasLeader := apitest.Name(n) == leader
+		if wasLeader {
+			load.gen.Add(1)
+		}
+		if out := cli(stay[len(stay)-1], "cluster", "remove", apitest.Name(n)); !strings.Contains(out, "removed "+apitest.Name(n)) {
 			t.Fatalf("remove %s: %s", apitest.Name(n), out)
 		}
-		waitPeers(t, c, tok, live, members, leader)
 		c.Stop(n)
+		live = stay
+		if wasLeader {
+			leader = apitest.Name(c.WaitLeader())
+			load.gen.Add(1)
+		}
+		waitPeers(t, c, tok, live, names(live), leader)
 		load.waitSigned("after removing "+apitest.Name(n), 6)
 	}
 	stopLoad()
@@ -370,16 +397,15 @@ func TestMembershipGrowTransferShrink(t *testing.T) {
 			t.Errorf("epoch %d validator %d: retryable answer %d %q does not tell the client to retry", a.epoch, a.validator, a.status, a.body)
 		}
 	}
-	t.Logf("%d signatures, %d attempts, %d retried during the leadership change", signed, len(attempts), retried)
+	t.Logf("%d signatures, %d attempts, %d retried during leadership changes; final members %v led by %s", signed, len(attempts), retried, names(live), leader)
 
 	snaps := c.Snapshots()
-	if len(snaps) != 3 {
-		t.Fatalf("%d live nodes; want 3", len(snaps))
+	if len(snaps) != len(live) {
+		t.Fatalf("%d running nodes; want %d", len(snaps), len(live))
 	}
 	for i := 1; i < len(snaps); i++ {
 		if !bytes.Equal(snaps[0], snaps[i]) {
-			t.Fatalf("FSM snapshots of the live nodes differ (node-3 vs live node %d)", i+3)
+			t.Fatalf("FSM snapshots of the live nodes differ (%s vs %s)", apitest.Name(live[0]), apitest.Name(live[i]))
 		}
 	}
-	waitPeers(t, c, tok, []int{2, 3, 4}, []string{"node-3", "node-4", "node-5"}, leader)
 }
