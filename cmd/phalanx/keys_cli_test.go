@@ -253,6 +253,8 @@ func TestClusterInitBadInput(t *testing.T) {
 	existing := filepath.Join(f.dir, "existing")
 	writeFile(t, filepath.Join(existing, "keep.txt"), "operator data\n")
 	missing := filepath.Join(f.in, "no-such-keystore.json")
+	// The first validator's key again, encrypted anew (another salt, another file).
+	again := writeKeystore(t, filepath.Join(f.in, "v1-again.json"), f.sk1, "validator password")
 	base := []string{"cluster", "init", "--light-kdf"}
 	cases := []struct {
 		name string
@@ -261,7 +263,7 @@ func TestClusterInitBadInput(t *testing.T) {
 	}{
 		{"corrupt keystore", []string{"--out", f.out, "--keystore", corrupt, "--keystore-password-file", f.pw}, []string{"corrupt.json"}},
 		{"wrong password", []string{"--out", f.out, "--keystore", f.ks1, "--keystore-password-file", wrongPW}, []string{"v1.json", "password"}},
-		{"same key twice", []string{"--out", f.out, "--keystore", f.ks1, "--keystore", f.ks1, "--keystore-password-file", f.pw}, []string{"appears twice"}},
+		{"same key twice", []string{"--out", f.out, "--keystore", f.ks1, "--keystore", again, "--keystore-password-file", f.pw}, []string{"appears twice"}},
 		{"missing keystore", []string{"--out", f.out, "--keystore", f.ks1, "--keystore", missing, "--keystore-password-file", f.pw}, []string{"no such file"}},
 		{"missing password file", []string{"--out", f.out, "--keystore", f.ks1, "--keystore-password-file", filepath.Join(f.in, "nope.txt")}, []string{"password file"}},
 		{"keystore without password", []string{"--out", f.out, "--keystore", f.ks1}, []string{"--keystore-password-file"}},
@@ -503,6 +505,8 @@ func TestNodeBadConfig(t *testing.T) {
 		{"another member's identity", edited("identity.json.cfg", func(m map[string]any) { m["identity_file"] = "../node-2/identity.json" }), nil, []string{"peer ID"}},
 		{"missing lock", edited("no-lock.json", func(m map[string]any) { m["lock_file"] = "../no-lock.json" }), nil, []string{"no such file"}},
 		{"bad fee recipient", f.nodeConfig(0), []string{"--fee-recipient", "0x1234"}, []string{"--fee-recipient"}},
+		{"api without a token", edited("no-token.json", func(m map[string]any) { m["api_listen"] = "127.0.0.1:0"; delete(m, "api_token_file") }), nil, []string{"api_token_file"}},
+		{"missing api token file", edited("gone-token.json", func(m map[string]any) { m["api_listen"] = "127.0.0.1:0"; m["api_token_file"] = "gone.txt" }), nil, []string{"gone.txt"}},
 		{"no config flag", "", nil, []string{"--config"}},
 	}
 	for _, tc := range cases {
