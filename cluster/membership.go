@@ -31,7 +31,8 @@ func (n *Node) addServer(id, address string, voter bool) error {
 	if id == "" {
 		return errors.New("add member: empty server ID")
 	}
-	if _, err := peerIDOfAddress(address); err != nil {
+	pid, err := peerIDOfAddress(address)
+	if err != nil {
 		return fmt.Errorf("add member %s: %w", id, err)
 	}
 	r := n.r()
@@ -43,6 +44,21 @@ func (n *Node) addServer(id, address string, voter bool) error {
 		return fmt.Errorf("add member %s: %w", id, err)
 	}
 	current := cf.Configuration()
+	// raft would silently re-address or demote an existing member, or admit one peer under two names;
+	// only promoting a non-voter at its own address is a re-add.
+	for _, s := range current.Servers {
+		sameID := string(s.ID) == id
+		other, perr := peerIDOfAddress(string(s.Address))
+		samePeer := perr == nil && other == pid
+		switch {
+		case sameID && string(s.Address) != address:
+			return fmt.Errorf("add member %s: already a member at %s; remove it first to change its address", id, s.Address)
+		case sameID && (s.Suffrage == raft.Voter || !voter):
+			return fmt.Errorf("add member %s: already a member (voter: %t)", id, s.Suffrage == raft.Voter)
+		case !sameID && samePeer:
+			return fmt.Errorf("add member %s: peer %s is already member %s", id, pid, s.ID)
+		}
+	}
 	cfg := current.Clone()
 	cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(address)})
 	n.refreshAllowlist(cfg)
