@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # make chaos: a seeded, time-bounded run of a phalanx cluster on the embedded devnet under injected faults
 # (SIGKILL and restart of leader and followers, partitions, one-way delays, a slow, failing or unreachable
-# beacon node, a full or read-only data directory, clock skew), then an independent check: every published
+# beacon node, a full data directory, clock skew), then an independent check: every published
 # signature verifies, no two are slashable, every committed entry survived, all FSM snapshots are equal.
 # Prints a fault log and a report; exits non-zero when a check fails. Needs root (network namespaces, tmpfs).
 #
 # Settings (environment): CHAOS_DURATION (3m), CHAOS_SEED (random; printed), CHAOS_NODES (3 or 5),
-# CHAOS_FAULTS (all, or a comma-separated list), CHAOS_SLOT (2s), CHAOS_OUT (chaos-out).
+# CHAOS_FAULTS (all, or a comma-separated list), CHAOS_SLOT (2s), CHAOS_OUT (run/chaos).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -16,4 +16,4 @@ fi
 mkdir -p bin
 go build -o bin/phalanx-chaos ./scripts/chaos
 exec bin/phalanx-chaos -bin bin/phalanx -duration "${CHAOS_DURATION:-3m}" -seed "${CHAOS_SEED:-0}" \
-  -nodes "${CHAOS_NODES:-3}" -faults "${CHAOS_FAULTS:-all}" -slot-time "${CHAOS_SLOT:-2s}" -work "${CHAOS_OUT:-chaos-out}"
+  -nodes "${CHAOS_NODES:-3}" -faults "${CHAOS_FAULTS:-all}" -slot-time "${CHAOS_SLOT:-2s}" -work "${CHAOS_OUT:-run/chaos}"

@@ -151,18 +151,6 @@ func (p *proc) unfillDisk() error {
 	return nil
 }
 
-// remount switches the data directory's file system between read-only and read-write.
-func (p *proc) remount(readOnly bool) error {
-	mode := "remount,rw"
-	if readOnly {
-		mode = "remount,ro"
-	}
-	if out, err := exec.Command("mount", "-o", mode, p.dataDir).CombinedOutput(); err != nil {
-		return fmt.Errorf("mount -o %s %s: %v: %s", mode, p.dataDir, err, out)
-	}
-	return nil
-}
-
 // unmountData removes the tmpfs.
 func (p *proc) unmountData() {
 	if p.mounted {

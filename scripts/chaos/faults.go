@@ -142,22 +142,6 @@ var faults = []fault{
 			return obs + "; freed the disk and restarted " + p.id
 		}, nil
 	}},
-	{"disk-readonly-leader", func(ctx context.Context, r *run) (string, func() string, error) {
-		p := r.leader(ctx)
-		if p == nil {
-			return "", nil, errNoLeader
-		}
-		if err := p.remount(true); err != nil {
-			return "", nil, err
-		}
-		return "remounted " + p.id + "'s (leader) data file system read-only", func() string {
-			obs := r.observeStepDown(p)
-			_ = p.remount(false)
-			p.stop(15, 10*time.Second)
-			r.restart(p)
-			return obs + "; remounted read-write and restarted " + p.id
-		}, nil
-	}},
 	{"clock-skew-leader", func(ctx context.Context, r *run) (string, func() string, error) {
 		p := r.follower(ctx)
 		if p == nil {
