@@ -19,8 +19,9 @@ const (
 	// MinSlotDuration is the shortest slot the devnet accepts.
 	MinSlotDuration = 200 * time.Millisecond
 	// MaxValidators is the largest validator set the devnet accepts; the
-	// built-in signer holds every key in memory and signs for each.
-	MaxValidators = 4096
+	// built-in signer holds every key in memory and signs for each (load
+	// runs give the cluster all of them, so the devnet signs nothing).
+	MaxValidators = 32768
 )
 
 // supportedForks lists the forks that Config.Fork may name, oldest first.

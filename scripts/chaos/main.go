@@ -34,6 +34,8 @@ type options struct {
 	apiBase    int
 	faults     string
 	dataSize   string
+	perEpoch   uint64
+	genesis    time.Duration
 }
 
 func main() {
@@ -48,8 +50,10 @@ func main() {
 	flag.StringVar(&o.work, "work", "chaos-out", "work directory (wiped at start; logs stay there)")
 	flag.IntVar(&o.p2pBase, "p2p-base-port", 19000, "node i's cluster port is this + i - 1 (inside its namespace)")
 	flag.IntVar(&o.apiBase, "api-base-port", 19100, "node i's API port is this + i - 1 (inside its namespace)")
-	flag.StringVar(&o.faults, "faults", "all", "comma-separated fault kinds to draw from, or all: "+strings.Join(faultNames(), ","))
+	flag.StringVar(&o.faults, "faults", "all", "comma-separated fault kinds to draw from, all, or none (a load run): "+strings.Join(faultNames(), ","))
 	flag.StringVar(&o.dataSize, "data-size", "256m", "size of each node's data tmpfs")
+	flag.Uint64Var(&o.perEpoch, "slots-per-epoch", 8, "devnet SLOTS_PER_EPOCH (32 for mainnet-like load)")
+	flag.DurationVar(&o.genesis, "genesis-delay", 0, "genesis this long after the cluster is configured (0: 20s plus 4ms per validator, for key loading)")
 	flag.Parse()
 	if o.seed == 0 {
 		o.seed = time.Now().UnixNano() % 1_000_000

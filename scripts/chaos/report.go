@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/phalanx-eth/phalanx/node/devnet"
@@ -63,6 +64,7 @@ func (r *run) report(msgs []message, firstSlot, lastSlot, maxCommit uint64, st d
 		firstSlot, lastSlot, expected, received, pct(received, expected), onTime, pct(onTime, expected))
 	fmt.Printf("published: %d verified slashable messages; cluster blocks %d, missed %d; finalized epoch %d; highest commit index seen %d\n",
 		len(msgs), st.Totals.ClusterBlocks, st.Totals.ClusterBlocksMissed, st.FinalizedEpoch, maxCommit)
+	r.printLoad(msgs, firstSlot, lastSlot, expected, slotStart)
 	if len(bad) == 0 {
 		fmt.Println("checks: every signature verifies; no slashable pair; every committed entry survived; all FSM snapshots equal — PASS")
 		return
@@ -82,4 +84,57 @@ func pct(a, b int) float64 {
 		return 0
 	}
 	return 100 * float64(a) / float64(b)
+}
+
+// printLoad reports attestation latency from the 1/3-slot mark (first receipt by the beacon node of each
+// validator's attestation) and the nodes' peak memory.
+func (r *run) printLoad(msgs []message, firstSlot, lastSlot uint64, expected int, slotStart func(uint64) time.Time) {
+	type key struct{ v, s uint64 }
+	first := make(map[key]time.Time)
+	for _, m := range msgs {
+		if m.kind != devnet.PublishedAttestation || m.slot < firstSlot || m.slot > lastSlot {
+			continue
+		}
+		k := key{m.validator, m.slot}
+		if t, ok := first[k]; !ok || m.received.Before(t) {
+			first[k] = m.received
+		}
+	}
+	var lats []time.Duration
+	within := 0
+	for k, t := range first {
+		l := t.Sub(slotStart(k.s).Add(r.o.slot / 3))
+		lats = append(lats, l)
+		if l <= 2*time.Second {
+			within++
+		}
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	q := func(f float64) time.Duration {
+		if len(lats) == 0 {
+			return 0
+		}
+		return lats[min(len(lats)-1, int(f*float64(len(lats))))].Round(time.Millisecond)
+	}
+	fmt.Printf("latency from the 1/3 mark to the beacon node: p50 %s, p90 %s, p99 %s, max %s; %d of %d duties (%.1f%%) within 2s\n",
+		q(0.5), q(0.9), q(0.99), q(1), within, expected, pct(within, expected))
+	var total int64
+	for _, p := range r.nodes {
+		total += r.rss[p.id]
+	}
+	if n := len(r.nodes); n > 0 && total > 0 {
+		fmt.Printf("peak RSS per node: %.0f MiB on average (%s); %.1f KiB per validator per node\n",
+			float64(total)/float64(n)/1024, r.rssList(), float64(total)/float64(n)/float64(r.o.clusterVal))
+	}
+}
+
+func (r *run) rssList() string {
+	out := ""
+	for i, p := range r.nodes {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%s %.0f MiB", p.id, float64(r.rss[p.id])/1024)
+	}
+	return out
 }

@@ -44,6 +44,7 @@ type run struct {
 	slots     map[uint64]slotSeen
 	maxCommit uint64
 	records   []*faultRecord
+	rss       map[string]int64 // highest VmRSS seen per node, KiB
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -54,7 +55,7 @@ func (r *run) logf(format string, args ...any) {
 // runChaos sets the cluster up, injects faults for o.duration, quiesces, checks and reports. It returns whether
 // every check passed.
 func runChaos(ctx context.Context, o options, log *slog.Logger) (bool, error) {
-	r := &run{o: o, log: log, rng: rand.New(rand.NewSource(o.seed)), fab: newFabric(log), slots: make(map[uint64]slotSeen), t0: time.Now()}
+	r := &run{o: o, log: log, rng: rand.New(rand.NewSource(o.seed)), fab: newFabric(log), slots: make(map[uint64]slotSeen), rss: make(map[string]int64), t0: time.Now()}
 	enabled, err := pickFaults(o.faults)
 	if err != nil {
 		return false, err
@@ -72,11 +73,33 @@ func runChaos(ctx context.Context, o options, log *slog.Logger) (bool, error) {
 	}
 	defer r.teardown()
 
-	// The devnet runs in this process: the checker reads what it received straight from it.
+	// The cluster is configured first (a large one takes a while), then the devnet starts on the port its
+	// config names; it runs in this process so the checker reads what it received straight from it.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return false, err
+	}
+	beaconAddr := pl.Addr().String()
+	pl.Close()
+	clusterDir := filepath.Join(o.work, "cluster")
+	initStart := time.Now()
+	init := exec.Command(o.bin, "cluster", "init", "--out", clusterDir, "--nodes", strconv.Itoa(o.nodes),
+		"--interop-validators", fmt.Sprintf("0-%d", o.clusterVal-1), "--light-kdf", "--beacon-url", "http://"+beaconAddr,
+		"--p2p-base-port", strconv.Itoa(o.p2pBase), "--api-base-port", strconv.Itoa(o.apiBase), "--slot-time", o.slot.String())
+	if out, err := init.CombinedOutput(); err != nil {
+		return false, fmt.Errorf("cluster init: %v\n%s", err, out)
+	}
+	fmt.Printf("cluster init: %d validators split in %s\n", o.clusterVal, time.Since(initStart).Round(100*time.Millisecond))
+	genesisDelay := o.genesis
+	if genesisDelay == 0 {
+		genesisDelay = 20*time.Second + time.Duration(o.clusterVal)*4*time.Millisecond
+	}
 	dcfg := devnet.DefaultConfig()
 	dcfg.NumValidators = o.validators
 	dcfg.SlotDuration = o.slot
-	dcfg.GenesisTime = time.Now().Add(25 * time.Second)
+	dcfg.SlotsPerEpoch = o.perEpoch
+	dcfg.ListenAddr = beaconAddr
+	dcfg.GenesisTime = time.Now().Add(genesisDelay)
 	for i := 0; i < o.clusterVal; i++ {
 		dcfg.ClusterValidators = append(dcfg.ClusterValidators, uint64(i))
 	}
@@ -88,15 +111,7 @@ func runChaos(ctx context.Context, o options, log *slog.Logger) (bool, error) {
 		return false, fmt.Errorf("devnet: %w", err)
 	}
 	r.dn = dn
-	beaconAddr := strings.TrimPrefix(dn.URL(), "http://")
 
-	clusterDir := filepath.Join(o.work, "cluster")
-	init := exec.Command(o.bin, "cluster", "init", "--out", clusterDir, "--nodes", strconv.Itoa(o.nodes),
-		"--interop-validators", fmt.Sprintf("0-%d", o.clusterVal-1), "--light-kdf", "--beacon-url", dn.URL(),
-		"--p2p-base-port", strconv.Itoa(o.p2pBase), "--api-base-port", strconv.Itoa(o.apiBase), "--slot-time", o.slot.String())
-	if out, err := init.CombinedOutput(); err != nil {
-		return false, fmt.Errorf("cluster init: %v\n%s", err, out)
-	}
 	tok, err := os.ReadFile(filepath.Join(clusterDir, "api-token.txt"))
 	if err != nil {
 		return false, err
@@ -151,18 +166,22 @@ func runChaos(ctx context.Context, o options, log *slog.Logger) (bool, error) {
 	go r.monitor(mctx)
 	r.logf("devnet at %s, genesis %s; %d nodes started (logs in %s)", dn.URL(), dn.GenesisTime().Format(time.TimeOnly), o.nodes, o.work)
 
-	if err := r.waitFor(ctx, "the cluster's first included attestations", 90*time.Second, func() bool {
-		return dn.Stats().Totals.ClusterAttestationsIncluded >= o.clusterVal/4
+	if err := r.waitFor(ctx, "the cluster's first attestations", genesisDelay+90*time.Second, func() bool {
+		return dn.Stats().Totals.ClusterAttestationsReceived > 0
 	}); err != nil {
 		return false, err
 	}
+	r.sleep(ctx, 2*o.slot)
 	firstSlot := dn.Stats().Slot
 	r.logf("cluster is attesting; faults start")
 
 	// Faults: one at a time, each held for 3-6 slots, then 4 slots to settle.
 	end := time.Now().Add(o.duration)
 	var queue []fault
-	for time.Now().Before(end) && ctx.Err() == nil {
+	if len(enabled) == 0 {
+		r.sleep(ctx, time.Until(end))
+	}
+	for len(enabled) > 0 && time.Now().Before(end) && ctx.Err() == nil {
 		if len(queue) == 0 {
 			queue = r.schedule(enabled)
 		}
@@ -234,6 +253,9 @@ func pickFaults(spec string) ([]fault, error) {
 	if spec == "" || spec == "all" {
 		return faults, nil
 	}
+	if spec == "none" {
+		return nil, nil
+	}
 	var out []fault
 	for _, name := range strings.Split(spec, ",") {
 		found := false
@@ -286,6 +308,15 @@ func (r *run) monitor(ctx context.Context) {
 			r.slots[s.Slot] = slotSeen{attesters: s.ClusterAttesters, received: s.ClusterAttestationsReceived}
 		}
 		r.mu.Unlock()
+		if n%4 == 0 {
+			for _, p := range r.nodes {
+				if kb := p.rssKB(); kb > 0 {
+					r.mu.Lock()
+					r.rss[p.id] = max(r.rss[p.id], kb)
+					r.mu.Unlock()
+				}
+			}
+		}
 		if n%2 == 0 {
 			for _, p := range r.nodes {
 				if !p.running() {
