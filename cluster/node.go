@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,6 +114,26 @@ type Node struct {
 	resignCh chan []uint64
 	outboxMu sync.Mutex
 	outbox   SharesMessage
+
+	// presignCh carries appended-but-not-yet-durable entries to presignLoop, which checks, records and signs
+	// them while raft fsyncs its log; presigned holds the jobs until the response that releases them.
+	presignCh chan []*presignJob
+	presignMu sync.Mutex
+	presigned map[presignKey]*presignJob
+}
+
+type presignKey struct{ index, term uint64 }
+
+// presignJob is one entry signed ahead of raft's append; its results are released only with the response that
+// reports the append durable.
+type presignJob struct {
+	key      presignKey
+	data     []byte
+	commit   uint64
+	done     chan struct{}
+	shares   []Share
+	refusals []Refusal
+	err      error
 }
 
 // New validates cfg and builds a node. It starts nothing.
@@ -128,6 +149,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		pruneCh:   make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 		resignCh:  make(chan []uint64, 16),
+		presignCh: make(chan []*presignJob, 64),
+		presigned: make(map[presignKey]*presignJob),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -269,11 +292,12 @@ func (n *Node) Start() error {
 	n.raft.Store(r)
 
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.leadershipLoop()
 	go n.pruneLoop()
 	go n.maintenanceLoop()
 	go n.resignLoop()
+	go n.presignLoop()
 	n.log.Info("cluster node started", "address", string(trans.LocalAddr()), "peer_id", n.PeerID(),
 		"heartbeat_timeout", rc.HeartbeatTimeout, "election_timeout", rc.ElectionTimeout)
 	return nil
@@ -717,6 +741,68 @@ func (h hooks) RequestExtensions(target raft.ServerID, _ *raft.AppendEntriesRequ
 	return []transport.Extension{{Type: ExtShareRequest, Data: (&ShareRequest{Indices: idx}).Marshal()}}
 }
 
+// BeforeAppendEntries queues the request's new commands for presignLoop, so that checking, recording and
+// signing overlap raft's own append and fsync. Nothing is released here: OnAppendEntriesHandled hands the
+// results out only when raft has answered Success. If raft refuses the entries, the signed-by-me record may
+// hold a message that never left the node, which only makes it stricter.
+func (h hooks) BeforeAppendEntries(req *raft.AppendEntriesRequest) {
+	n := h.n
+	if n.signingError.Load() != nil || n.signer == nil || n.ctx == nil {
+		return
+	}
+	var jobs []*presignJob
+	for _, l := range req.Entries {
+		if l.Index <= req.LeaderCommitIndex || l.Type != raft.LogCommand {
+			continue
+		}
+		jobs = append(jobs, &presignJob{key: presignKey{l.Index, l.Term}, data: l.Data, commit: req.LeaderCommitIndex, done: make(chan struct{})})
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	n.presignMu.Lock()
+	for _, j := range jobs {
+		n.presigned[j.key] = j
+	}
+	n.presignMu.Unlock()
+	// A blocking send keeps log order (this runs on the stream's goroutine, which serves requests in order).
+	select {
+	case n.presignCh <- jobs:
+	case <-n.ctx.Done():
+		n.presignMu.Lock()
+		for _, j := range jobs {
+			delete(n.presigned, j.key)
+		}
+		n.presignMu.Unlock()
+	}
+}
+
+func (n *Node) countRefusals(refusals []Refusal) {
+	for _, r := range refusals {
+		if strings.HasPrefix(r.Reason, "signed-by-me") {
+			n.metrics.refused("signed_by_me")
+		} else {
+			n.metrics.refused("state_machine")
+		}
+	}
+}
+
+// takePresigned removes and returns the job prepared for l, if any.
+func (n *Node) takePresigned(l *raft.Log) *presignJob {
+	n.presignMu.Lock()
+	defer n.presignMu.Unlock()
+	k := presignKey{l.Index, l.Term}
+	j, ok := n.presigned[k]
+	if !ok {
+		return nil
+	}
+	delete(n.presigned, k)
+	if !bytes.Equal(j.data, l.Data) {
+		return nil
+	}
+	return j
+}
+
 func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse, reqExt []transport.Extension) []transport.Extension {
 	n := h.n
 	if n.signingError.Load() != nil || n.signer == nil {
@@ -731,14 +817,14 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 		}
 		msg.Shares = append(msg.Shares, shares...)
 		msg.Refusals = append(msg.Refusals, refusals...)
-		for _, r := range refusals {
-			if strings.HasPrefix(r.Reason, "signed-by-me") {
-				n.metrics.refused("signed_by_me")
-			} else {
-				n.metrics.refused("state_machine")
-			}
-		}
+		n.countRefusals(refusals)
 		return true
+	}
+	if !resp.Success {
+		// Raft refused the entries: drop whatever was prepared for them.
+		for _, l := range req.Entries {
+			n.takePresigned(l)
+		}
 	}
 	if resp.Success && len(req.Entries) > 0 {
 		// Judge the entries against the state as the leader had committed it when it sent them: raft hands
@@ -754,6 +840,21 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 			// leader had its shares from others, and asks for any it still misses. Signing a backlog here
 			// would only delay this response and load the machine when it can least afford it.
 			if l.Index <= req.LeaderCommitIndex {
+				continue
+			}
+			if j := n.takePresigned(l); j != nil {
+				select {
+				case <-j.done:
+				case <-n.ctx.Done():
+					return nil
+				}
+				if j.err != nil {
+					n.disableSigning(j.err)
+					return nil
+				}
+				msg.Shares = append(msg.Shares, j.shares...)
+				msg.Refusals = append(msg.Refusals, j.refusals...)
+				n.countRefusals(j.refusals)
 				continue
 			}
 			if l.Type == raft.LogCommand && !sign(l.Index, l.Data) {
@@ -854,6 +955,32 @@ func (n *Node) setBlocked(peers []string) {
 	}
 	if cfg != nil {
 		n.refreshAllowlist(*cfg)
+	}
+}
+
+// presignLoop signs, in arrival (log) order, the entries BeforeAppendEntries queued.
+func (n *Node) presignLoop() {
+	defer n.wg.Done()
+	for {
+		var jobs []*presignJob
+		select {
+		case <-n.ctx.Done():
+			return
+		case jobs = <-n.presignCh:
+		}
+		for _, j := range jobs {
+			if n.signingError.Load() != nil {
+				j.err = ErrSigningDisabled
+			} else {
+				want := j.commit
+				if j.key.index-1 < want {
+					want = j.key.index - 1
+				}
+				n.waitApplied(want)
+				j.shares, j.refusals, j.err = n.signer.SignEntry(j.key.index, j.data)
+			}
+			close(j.done)
+		}
 	}
 }
 

@@ -33,6 +33,14 @@ type Hooks interface {
 	OnResponseExtensions(from raft.ServerID, resp *raft.AppendEntriesResponse, ext []Extension)
 }
 
+// PreAppendHook is an optional extension of Hooks. When Hooks implements it, BeforeAppendEntries runs on a
+// follower for every AppendEntries request that carries entries, before the request is handed to raft, so the
+// cluster layer can prepare (check, record, sign) while raft appends and fsyncs. It must return quickly, and
+// nothing it prepares may leave the node before OnAppendEntriesHandled reports that raft accepted the entries.
+type PreAppendHook interface {
+	BeforeAppendEntries(req *raft.AppendEntriesRequest)
+}
+
 // Config configures a Transport. Start from DefaultConfig.
 type Config struct {
 	// PrivateKey is the node's libp2p identity (Ed25519); the peer ID derives from it.

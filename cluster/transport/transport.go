@@ -570,6 +570,13 @@ func (t *Transport) serve(s network.Stream, r *bufio.Reader, f *frame, buf []byt
 	}
 	t.counters.received(f.typ)
 
+	// Let the cluster layer start work on the entries while raft makes them durable (it must not release
+	// anything before raft has answered; see PreAppendHook).
+	if aeReq != nil && !heartbeat {
+		if pre, ok := t.cfg.Hooks.(PreAppendHook); ok {
+			pre.BeforeAppendEntries(aeReq)
+		}
+	}
 	dispatched := false
 	if heartbeat {
 		t.heartbeatMu.Lock()
