@@ -196,3 +196,15 @@ func TestSplitSnapshot(t *testing.T) {
 		}
 	}
 }
+
+func FuzzSplitSnapshot(f *testing.F) {
+	f.Add([]byte("phalanx-snapshot\x0012\n{\"Index\":42}FSM"))
+	f.Add([]byte("phalanx-snapshot\x002\n{}"))
+	f.Add([]byte("\x00-1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, fsmBytes, err := splitSnapshot(b)
+		if err == nil && len(fsmBytes) > len(b) {
+			t.Fatal("FSM part longer than the file")
+		}
+	})
+}
