@@ -20,7 +20,7 @@ RUN=run
 
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap - EXIT
   if [ ${#pids[@]} -gt 0 ]; then
     echo
     echo "stopping the cluster and the devnet..."
@@ -29,7 +29,8 @@ cleanup() {
   fi
   echo "logs: $RUN/devnet.log $RUN/node-1.log $RUN/node-2.log $RUN/node-3.log"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 for port in "$BEACON_PORT" "$BASE_PORT" "$((BASE_PORT+1))" "$((BASE_PORT+2))" "$API_PORT" "$((API_PORT+1))" "$((API_PORT+2))"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
