@@ -38,7 +38,7 @@ var faults = []fault{
 			return "", nil, errNoLeader
 		}
 		p.stop(9, 10*time.Second)
-		return "SIGKILL " + p.id + " (leader)", func() string { r.restart(p); return "restarted " + p.id }, nil
+		return "SIGKILL " + p.id + " (leader); " + r.newLeaderAfter(ctx, p), func() string { r.restart(p); return "restarted " + p.id }, nil
 	}},
 	{"kill-follower", func(ctx context.Context, r *run) (string, func() string, error) {
 		p := r.follower(ctx)
@@ -54,7 +54,7 @@ var faults = []fault{
 			return "", nil, errNoLeader
 		}
 		r.isolate(p, true)
-		return "cut every link of " + p.id + " (leader) to its peers", func() string { r.isolate(p, false); return "healed" }, nil
+		return "cut every link of " + p.id + " (leader) to its peers; " + r.newLeaderAfter(ctx, p), func() string { r.isolate(p, false); return "healed" }, nil
 	}},
 	{"partition-follower", func(ctx context.Context, r *run) (string, func() string, error) {
 		p := r.follower(ctx)
@@ -105,7 +105,7 @@ var faults = []fault{
 		}, nil
 	}},
 	{"beacon-slow", func(_ context.Context, r *run) (string, func() string, error) {
-		d := r.o.slot / 3
+		d := (r.o.slot / 3).Round(time.Millisecond)
 		r.dn.SlowResponses(d)
 		return fmt.Sprintf("beacon node answers every request %s late", d), func() string { r.dn.SlowResponses(0); return "beacon node fast again" }, nil
 	}},
@@ -185,4 +185,29 @@ func slotsOf(m map[uint64]slotSeen) []uint64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// newLeaderAfter measures how long after the old leader's loss another node reports itself leader.
+func (r *run) newLeaderAfter(ctx context.Context, old *proc) string {
+	start := time.Now()
+	var who string
+	err := r.waitFor(ctx, "a new leader", 5*r.o.slot, func() bool {
+		for _, p := range r.nodes {
+			if p != old && p.running() {
+				if s, err := p.status(ctx); err == nil && s.State == "Leader" {
+					who = p.id
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return "no new leader within 5 slots"
+	}
+	el := time.Since(start)
+	r.mu.Lock()
+	r.failovers = append(r.failovers, el)
+	r.mu.Unlock()
+	return fmt.Sprintf("new leader %s after %s", who, el.Round(10*time.Millisecond))
 }

@@ -64,6 +64,12 @@ func (r *run) report(msgs []message, firstSlot, lastSlot, maxCommit uint64, st d
 		firstSlot, lastSlot, expected, received, pct(received, expected), onTime, pct(onTime, expected))
 	fmt.Printf("published: %d verified slashable messages; cluster blocks %d, missed %d; finalized epoch %d; highest commit index seen %d\n",
 		len(msgs), st.Totals.ClusterBlocks, st.Totals.ClusterBlocksMissed, st.FinalizedEpoch, maxCommit)
+	if len(r.failovers) > 0 {
+		fo := append([]time.Duration(nil), r.failovers...)
+		sort.Slice(fo, func(i, j int) bool { return fo[i] < fo[j] })
+		fmt.Printf("failover (leader killed or cut off -> another node leads, polled every 250ms): %d times, median %s, max %s\n",
+			len(fo), fo[len(fo)/2].Round(10*time.Millisecond), fo[len(fo)-1].Round(10*time.Millisecond))
+	}
 	r.printLoad(msgs, firstSlot, lastSlot, expected, slotStart)
 	if len(bad) == 0 {
 		fmt.Println("checks: every signature verifies; no slashable pair; every committed entry survived; all FSM snapshots equal — PASS")

@@ -45,6 +45,7 @@ type run struct {
 	maxCommit uint64
 	records   []*faultRecord
 	rss       map[string]int64 // highest VmRSS seen per node, KiB
+	failovers []time.Duration  // leader lost -> another node leads
 }
 
 func (r *run) logf(format string, args ...any) {
