@@ -109,8 +109,8 @@ func newAdminClient(ns *netns, addr, token string) *api.Client {
 	return &api.Client{BaseURL: "http://" + addr, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// mountData puts the node's data directory on its own small tmpfs, so that "disk full" and "read-only" are
-// real file-system faults.
+// mountData puts the node's data directory on its own small tmpfs, so that "disk full" is a real
+// file-system fault.
 func (p *proc) mountData(size string) error {
 	if err := os.MkdirAll(p.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)

@@ -4,7 +4,7 @@
 //
 // Each node runs in its own Linux network namespace; the only path between two nodes (and from a node to the
 // devnet) is this program's loopback proxy, which cuts and delays each direction on command. Data
-// directories sit on small tmpfs mounts, so a full or read-only disk is a real file-system fault. It needs
+// directories sit on small tmpfs mounts, so a full disk is a real file-system fault (ENOSPC). It needs
 // root (ip netns, mount).
 package main
 
