@@ -56,8 +56,9 @@ type Combiner struct {
 
 	mu      sync.Mutex
 	entries map[uint64]*pendingEntry
-	// asked records when each member was last asked for the shares of an index.
-	asked map[askKey]time.Time
+	// asked records when each member was last asked for the shares of an index, and how often: a member
+	// re-signs the whole entry on each request, so requests back off exponentially.
+	asked map[askKey]askState
 
 	// pubkeys caches decompressed, subgroup-checked public keys (group and share keys): decoding one costs
 	// more than a verification share of the hot path.
@@ -69,6 +70,11 @@ type Combiner struct {
 	now        func() time.Time
 	retryAfter time.Duration
 	ttl        time.Duration
+}
+
+type askState struct {
+	last  time.Time
+	times int
 }
 
 type askKey struct {
@@ -112,7 +118,7 @@ func NewCombiner(machine *fsm.Machine, log *slog.Logger) *Combiner {
 		machine:    machine,
 		log:        log,
 		entries:    make(map[uint64]*pendingEntry),
-		asked:      make(map[askKey]time.Time),
+		asked:      make(map[askKey]askState),
 		pubkeys:    make(map[[48]byte]*threshold.PublicKey),
 		now:        time.Now,
 		retryAfter: 150 * time.Millisecond,
@@ -445,7 +451,9 @@ func (c *Combiner) forgetLocked(index uint64) {
 }
 
 // Requests returns the indices member should be asked to (re)send shares for: committed entries still
-// missing signatures for which member has sent nothing, older than the retry delay, at most once per delay.
+// missing signatures for which member owes a share, older than the retry delay; the delay doubles with each
+// request to the same member for the same entry (up to 32 times the base), since answering costs the member
+// a signature per item.
 func (c *Combiner) Requests(member string) []uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -459,10 +467,11 @@ func (c *Combiner) Requests(member string) []uint64 {
 			continue
 		}
 		k := askKey{index: idx, member: member}
-		if last, ok := c.asked[k]; ok && now.Sub(last) < c.retryAfter {
+		st, ok := c.asked[k]
+		if ok && now.Sub(st.last) < c.retryAfter<<min(st.times, 5) {
 			continue
 		}
-		c.asked[k] = now
+		c.asked[k] = askState{last: now, times: st.times + 1}
 		out = append(out, idx)
 		if len(out) == maxRequestedIndices {
 			break
@@ -489,5 +498,5 @@ func (c *Combiner) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries = make(map[uint64]*pendingEntry)
-	c.asked = make(map[askKey]time.Time)
+	c.asked = make(map[askKey]askState)
 }

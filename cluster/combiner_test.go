@@ -71,6 +71,15 @@ func TestCombinerAsksForMissingShares(t *testing.T) {
 	if got := c.Requests("node-2"); len(got) != 0 {
 		t.Fatalf("asked twice within the delay: %v", got)
 	}
+	// The next request waits twice as long.
+	now = now.Add(c.retryAfter + c.retryAfter/2)
+	if got := c.Requests("node-2"); len(got) != 0 {
+		t.Fatalf("asked again before the doubled delay: %v", got)
+	}
+	now = now.Add(c.retryAfter)
+	if got := c.Requests("node-2"); len(got) != 1 {
+		t.Fatalf("not asked again after the doubled delay: %v", got)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Wait(ctx, 9); err == nil {
