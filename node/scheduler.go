@@ -368,13 +368,17 @@ func (s *Scheduler) upkeep(rs *runState) error {
 		if err != nil {
 			return fmt.Errorf("validator indices: %w", err)
 		}
-		var vi fsm.ValidatorIndices
+		var items []fsm.ValidatorIndex
 		for _, pk := range missing {
 			if i, ok := idx[pk]; ok {
-				vi.Items = append(vi.Items, fsm.ValidatorIndex{Pubkey: pk, ValidatorIndex: i})
+				items = append(items, fsm.ValidatorIndex{Pubkey: pk, ValidatorIndex: i})
 			}
 		}
-		if len(vi.Items) > 0 {
+		// One entry holds at most fsm.MaxValidatorIndices items; larger clusters record them in batches.
+		for len(items) > 0 {
+			n := min(len(items), fsm.MaxValidatorIndices)
+			vi := fsm.ValidatorIndices{Items: items[:n]}
+			items = items[n:]
 			out, err := s.cl.Propose(ctx, &vi)
 			if err != nil {
 				return fmt.Errorf("record validator indices: %w", err)
