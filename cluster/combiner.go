@@ -56,6 +56,9 @@ type Combiner struct {
 
 	mu      sync.Mutex
 	entries map[uint64]*pendingEntry
+	// inbox carries shares from the transport to Run, so that no transport goroutine (and with it raft's
+	// replication and heartbeats) ever waits for recombination and verification work.
+	inbox chan inboxItem
 	// asked records when each member was last asked for the shares of an index, and how often: a member
 	// re-signs the whole entry on each request, so requests back off exponentially.
 	asked map[askKey]askState
@@ -70,6 +73,11 @@ type Combiner struct {
 	now        func() time.Time
 	retryAfter time.Duration
 	ttl        time.Duration
+}
+
+type inboxItem struct {
+	from string
+	msg  *SharesMessage
 }
 
 type askState struct {
@@ -120,6 +128,7 @@ func NewCombiner(machine *fsm.Machine, log *slog.Logger) *Combiner {
 		entries:    make(map[uint64]*pendingEntry),
 		asked:      make(map[askKey]askState),
 		pubkeys:    make(map[[48]byte]*threshold.PublicKey),
+		inbox:      make(chan inboxItem, 4096),
 		now:        time.Now,
 		retryAfter: 150 * time.Millisecond,
 		ttl:        2 * time.Minute,
@@ -140,6 +149,28 @@ func (c *Combiner) entry(index uint64) *pendingEntry {
 		c.entries[index] = e
 	}
 	return e
+}
+
+// Enqueue hands shares received from member from to Run without waiting. When Run is far behind the shares
+// are dropped (and logged); the leader asks for them again.
+func (c *Combiner) Enqueue(from string, msg *SharesMessage) {
+	select {
+	case c.inbox <- inboxItem{from: from, msg: msg}:
+	default:
+		c.log.Warn("combiner busy: dropping shares, they will be requested again", "peer", from, "shares", len(msg.Shares))
+	}
+}
+
+// Run adds enqueued shares until ctx ends.
+func (c *Combiner) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-c.inbox:
+			c.AddShares(it.from, it.msg)
+		}
+	}
 }
 
 // AddShares records shares and refusals sent by member from.
@@ -455,7 +486,11 @@ func (c *Combiner) forgetLocked(index uint64) {
 // request to the same member for the same entry (up to 32 times the base), since answering costs the member
 // a signature per item.
 func (c *Combiner) Requests(member string) []uint64 {
-	c.mu.Lock()
+	// This runs on raft's replication and heartbeat path: while the combiner is busy rebuilding signatures,
+	// ask nothing this time rather than hold a heartbeat back.
+	if !c.mu.TryLock() {
+		return nil
+	}
 	defer c.mu.Unlock()
 	now := c.now()
 	var out []uint64

@@ -134,6 +134,7 @@ type presignJob struct {
 	shares   []Share
 	refusals []Refusal
 	err      error
+	skipped  bool // not signed ahead; the response path signs it
 }
 
 // New validates cfg and builds a node. It starts nothing.
@@ -292,7 +293,11 @@ func (n *Node) Start() error {
 	n.raft.Store(r)
 
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go func() {
+		defer n.wg.Done()
+		n.combiner.Run(n.ctx)
+	}()
 	go n.leadershipLoop()
 	go n.pruneLoop()
 	go n.maintenanceLoop()
@@ -755,6 +760,9 @@ func (h hooks) BeforeAppendEntries(req *raft.AppendEntriesRequest) {
 		if l.Index <= req.LeaderCommitIndex || l.Type != raft.LogCommand {
 			continue
 		}
+		if t, ok := fsm.TypeOf(l.Data); !ok || t != fsm.TypeDuty {
+			continue
+		}
 		jobs = append(jobs, &presignJob{key: presignKey{l.Index, l.Term}, data: l.Data, commit: req.LeaderCommitIndex, done: make(chan struct{})})
 	}
 	if len(jobs) == 0 {
@@ -765,10 +773,10 @@ func (h hooks) BeforeAppendEntries(req *raft.AppendEntriesRequest) {
 		n.presigned[j.key] = j
 	}
 	n.presignMu.Unlock()
-	// A blocking send keeps log order (this runs on the stream's goroutine, which serves requests in order).
+	// Never hold the request back: when the worker is behind, these entries are signed on the response path.
 	select {
 	case n.presignCh <- jobs:
-	case <-n.ctx.Done():
+	default:
 		n.presignMu.Lock()
 		for _, j := range jobs {
 			delete(n.presigned, j.key)
@@ -852,6 +860,13 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 					n.disableSigning(j.err)
 					return nil
 				}
+				if j.skipped {
+					n.waitApplied(want)
+					if !sign(l.Index, l.Data) {
+						return nil
+					}
+					continue
+				}
 				msg.Shares = append(msg.Shares, j.shares...)
 				msg.Refusals = append(msg.Refusals, j.refusals...)
 				n.countRefusals(j.refusals)
@@ -904,7 +919,7 @@ func (h hooks) OnResponseExtensions(from raft.ServerID, _ *raft.AppendEntriesRes
 			h.n.log.Warn("malformed shares from member", "peer", string(from), "err", err)
 			continue
 		}
-		h.n.combiner.AddShares(string(from), msg)
+		h.n.combiner.Enqueue(string(from), msg)
 	}
 }
 
@@ -969,14 +984,19 @@ func (n *Node) presignLoop() {
 		case jobs = <-n.presignCh:
 		}
 		for _, j := range jobs {
-			if n.signingError.Load() != nil {
+			want := j.commit
+			if j.key.index-1 < want {
+				want = j.key.index - 1
+			}
+			switch {
+			case n.signingError.Load() != nil:
 				j.err = ErrSigningDisabled
-			} else {
-				want := j.commit
-				if j.key.index-1 < want {
-					want = j.key.index - 1
-				}
-				n.waitApplied(want)
+			case n.machine.AppliedIndex() < n.lastCommandAtOrBelow(want):
+				// The state the entry must be judged against is not applied here yet, and may only be once raft
+				// has handled this very request: never wait for it here (that would hold the request back);
+				// the response path signs it instead.
+				j.skipped = true
+			default:
 				j.shares, j.refusals, j.err = n.signer.SignEntry(j.key.index, j.data)
 			}
 			close(j.done)
@@ -1031,12 +1051,7 @@ func (n *Node) resignLoop() {
 // waitApplied waits, at most 50 ms, until the state machine has applied the last command at or below index
 // (raft never hands no-op entries to the state machine, so those are skipped).
 func (n *Node) waitApplied(index uint64) {
-	first, _ := n.store.FirstIndex()
-	for ; index > 0 && index >= first; index-- {
-		if _, ok := n.logEntry(index); ok {
-			break
-		}
-	}
+	index = n.lastCommandAtOrBelow(index)
 	timer := time.NewTimer(50 * time.Millisecond)
 	defer timer.Stop()
 	for {
@@ -1052,6 +1067,18 @@ func (n *Node) waitApplied(index uint64) {
 			return
 		}
 	}
+}
+
+// lastCommandAtOrBelow returns the index of the last command entry at or below index in the local log (0 if
+// none): raft hands only commands to the state machine.
+func (n *Node) lastCommandAtOrBelow(index uint64) uint64 {
+	first, _ := n.store.FirstIndex()
+	for ; index > 0 && index >= first; index-- {
+		if _, ok := n.logEntry(index); ok {
+			return index
+		}
+	}
+	return index
 }
 
 // notifyApplied wakes waitApplied callers.

@@ -103,6 +103,15 @@ func isNilEntry(e Entry) bool {
 	return e == nil
 }
 
+// TypeOf reads an encoded entry's type from its envelope without decoding the body; ok is false when the
+// envelope is short or of another version.
+func TypeOf(b []byte) (t EntryType, ok bool) {
+	if len(b) < envelopeHeader || b[0] != EntryVersion {
+		return 0, false
+	}
+	return EntryType(b[1]), true
+}
+
 // Decode parses log-entry bytes written by Encode. Unknown versions, types or duty kinds, bodies of the wrong
 // size and oversize lists are errors (wrapping ErrShortEntry, ErrUnknownVersion, ErrUnknownType,
 // ErrUnknownDutyKind or ErrMalformedBody); Decode never panics. The returned entry does not alias b.
