@@ -108,15 +108,6 @@ func (w *watcher) nodeView(ctx context.Context) (leader string, up int) {
 
 func (w *watcher) run(ctx context.Context) error {
 	w.signed = make(map[uint64]int)
-	w.slotsPerEpoch = 32
-	var spec struct {
-		Data map[string]string `json:"data"`
-	}
-	if err := w.get(ctx, w.devnet+"/eth/v1/config/spec", &spec); err == nil {
-		if v, err := strconv.ParseUint(spec.Data["SLOTS_PER_EPOCH"], 10, 64); err == nil && v > 0 {
-			w.slotsPerEpoch = v
-		}
-	}
 	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-24s %-26s %-9s %-9s\n", "slot", "epoch", "leader", "block", "cluster attestations", "justified", "finalized")
 	fmt.Fprintf(w.out, "%-6s %-5s %-7s %-24s %-26s %-9s %-9s\n", "", "", "", "", "signed/accepted/included", "", "")
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -138,6 +129,20 @@ func (w *watcher) run(ctx context.Context) error {
 			continue
 		}
 		misses = 0
+		if w.slotsPerEpoch == 0 {
+			// The devnet may have started after this command: read its SLOTS_PER_EPOCH once it answers.
+			var spec struct {
+				Data map[string]string `json:"data"`
+			}
+			if err := w.get(ctx, w.devnet+"/eth/v1/config/spec", &spec); err != nil {
+				continue
+			}
+			v, err := strconv.ParseUint(spec.Data["SLOTS_PER_EPOCH"], 10, 64)
+			if err != nil || v == 0 {
+				return fmt.Errorf("devnet at %s serves no SLOTS_PER_EPOCH", w.devnet)
+			}
+			w.slotsPerEpoch = v
+		}
 		st := resp.Data
 		leader, up := w.nodeView(ctx)
 		if st.Slot < w.lag {
