@@ -139,6 +139,9 @@ type MemberStatus struct {
 	Address string `json:"address"`
 	Voter   bool   `json:"voter"`
 	Leader  bool   `json:"leader"`
+	// Readiness is "ready", or "not ready: <why>", from the member's latest report within ReadinessFresh;
+	// empty when this node has none (only the leader receives the other members' reports).
+	Readiness string `json:"readiness,omitempty"`
 }
 
 // Status is a node's view of the cluster.
@@ -183,9 +186,20 @@ func (n *Node) Status() (Status, error) {
 	if err := cf.Error(); err != nil {
 		return st, fmt.Errorf("configuration: %w", err)
 	}
+	ready := make(map[string]string)
+	for _, m := range n.Readiness() {
+		switch {
+		case time.Since(m.Reported) > ReadinessFresh:
+		case m.Ready:
+			ready[m.ID] = "ready"
+		default:
+			ready[m.ID] = "not ready: " + m.Reason
+		}
+	}
 	for _, s := range cf.Configuration().Servers {
 		st.Members = append(st.Members, MemberStatus{
 			ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == lid,
+			Readiness: ready[string(s.ID)],
 		})
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })

@@ -120,6 +120,9 @@ type Node struct {
 	presignCh chan []*presignJob
 	presignMu sync.Mutex
 	presigned map[presignKey]*presignJob
+
+	// ready is this node's readiness to lead and, on the leader, the members' reports (see SetReadiness).
+	ready readiness
 }
 
 type presignKey struct{ index, term uint64 }
@@ -812,6 +815,16 @@ func (n *Node) takePresigned(l *raft.Log) *presignJob {
 }
 
 func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse, reqExt []transport.Extension) []transport.Extension {
+	ext := h.shares(req, resp, reqExt)
+	if r := h.n.readinessExtension(); r != nil {
+		ext = append(ext, *r)
+	}
+	return ext
+}
+
+// shares signs the entries raft accepted and returns them, with any re-requested shares, as an ExtShares
+// extension.
+func (h hooks) shares(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse, reqExt []transport.Extension) []transport.Extension {
 	n := h.n
 	if n.signingError.Load() != nil || n.signer == nil {
 		return nil
@@ -911,6 +924,15 @@ func (h hooks) OnAppendEntriesHandled(req *raft.AppendEntriesRequest, resp *raft
 
 func (h hooks) OnResponseExtensions(from raft.ServerID, _ *raft.AppendEntriesResponse, ext []transport.Extension) {
 	for _, e := range ext {
+		if e.Type == ExtReadiness {
+			r, err := UnmarshalReadiness(e.Data)
+			if err != nil {
+				h.n.log.Warn("malformed readiness report from member", "peer", string(from), "err", err)
+				continue
+			}
+			h.n.recordReadiness(string(from), r)
+			continue
+		}
 		if e.Type != ExtShares {
 			continue
 		}

@@ -47,6 +47,9 @@ type Config struct {
 	Registrations bool
 	// DoppelgangerCheck runs the liveness check each time this node becomes leader, before any signing.
 	DoppelgangerCheck bool
+	// HandoverAfter is how long the leader's beacon node may stay unusable before the leader hands
+	// leadership to a voter whose beacon node is usable. Zero means half a slot; negative disables handover.
+	HandoverAfter time.Duration
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Clock is the scheduler's time source; nil means the wall clock.

@@ -61,14 +61,19 @@ func (m *e2eMember) stop(t *testing.T) {
 	m.cancel = nil
 }
 
-// TestEndToEnd runs a devnet with 64 validators, 32 of them run by a 2-of-3 phalanx cluster of three
-// in-process nodes over real libp2p, for several epochs: every cluster attestation is signed, accepted and
-// included, finality advances, killing the leader mid-epoch loses no attestation, and the killed node catches
-// up when it comes back.
-func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run skipped with -short")
-	}
+// e2eRun is a devnet with 64 validators, the first 32 run by a 2-of-3 phalanx cluster of three in-process
+// nodes over real libp2p, with 1 s slots and 8-slot epochs.
+type e2eRun struct {
+	t       *testing.T
+	dn      *devnet.Devnet
+	members []*e2eMember
+	sc      SlotClock
+}
+
+// startE2E starts the devnet and the three nodes. beaconURL, when set, gives node i's beacon URL from the
+// devnet's; configure, when set, adjusts node i's config.
+func startE2E(t *testing.T, beaconURL func(i int, url string) string, configure func(i int, c *Config)) *e2eRun {
+	t.Helper()
 	const nCluster = 32
 	var clusterIdx []uint64
 	for i := uint64(0); i < nCluster; i++ {
@@ -85,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := dn.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer dn.Close()
+	t.Cleanup(func() { dn.Close() })
 
 	dir := t.TempDir()
 	vals := testValidators(t, clusterIdx...)
@@ -142,6 +147,9 @@ func TestEndToEnd(t *testing.T) {
 		cfg.PasswordFile = pwPath
 		cfg.ListenAddr = lock.Members[i].Address[:len(lock.Members[i].Address)-len("/p2p/"+lock.Members[i].PeerID)]
 		cfg.BeaconURLs = []string{dn.URL()}
+		if beaconURL != nil {
+			cfg.BeaconURLs = []string{beaconURL(i, dn.URL())}
+		}
 		cfg.SlotDuration = time.Second
 		cfg.ProposeTimeout = 2 * time.Second
 		cfg.Graffiti = "phalanx e2e"
@@ -152,51 +160,68 @@ func TestEndToEnd(t *testing.T) {
 		if testing.Verbose() {
 			cfg.Logger = nil
 		}
+		if configure != nil {
+			configure(i, &cfg)
+		}
 		members[i] = &e2eMember{cfg: cfg}
 		members[i].start(t)
 	}
-	defer func() {
+	// Registered after the devnet's Cleanup, so it runs first: the nodes stop before their beacon node.
+	t.Cleanup(func() {
 		for _, m := range members {
 			m.stop(t)
 		}
-	}()
+	})
+	return &e2eRun{t: t, dn: dn, members: members,
+		sc: SlotClock{Genesis: dn.GenesisTime(), SlotDuration: time.Second, SlotsPerEpoch: 8}}
+}
 
-	sc := SlotClock{Genesis: dn.GenesisTime(), SlotDuration: time.Second, SlotsPerEpoch: 8}
-	waitSlot := func(slot uint64) {
-		t.Helper()
-		d := time.Until(sc.SlotStart(slot))
-		if d > 0 {
-			time.Sleep(d)
+// waitSlot sleeps until slot starts.
+func (r *e2eRun) waitSlot(slot uint64) {
+	if d := time.Until(r.sc.SlotStart(slot)); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// leader returns the member running duties, if any.
+func (r *e2eRun) leader() *e2eMember {
+	for _, m := range r.members {
+		if m.cancel != nil && m.node.Status().SchedulerRunning {
+			return m
 		}
 	}
-	leader := func() *e2eMember {
-		for _, m := range members {
-			if m.cancel != nil && m.node.Status().SchedulerRunning {
-				return m
-			}
-		}
-		return nil
+	return nil
+}
+
+// TestEndToEnd runs a devnet with 64 validators, 32 of them run by a 2-of-3 phalanx cluster of three
+// in-process nodes over real libp2p, for several epochs: every cluster attestation is signed, accepted and
+// included, finality advances, killing the leader mid-epoch loses no attestation, and the killed node catches
+// up when it comes back.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped with -short")
 	}
+	r := startE2E(t, nil, nil)
 
 	// Epoch 1 onwards is checked; epoch 0 leaves the cluster time to elect a leader and bind the chain.
-	waitSlot(8)
-	if leader() == nil {
+	r.waitSlot(8)
+	if r.leader() == nil {
 		t.Fatal("no node runs duties by slot 8")
 	}
 	// Kill the leader mid-epoch 2.
-	waitSlot(20)
-	old := leader()
+	r.waitSlot(20)
+	old := r.leader()
 	if old == nil {
 		t.Fatal("no leader at slot 20")
 	}
 	t.Logf("killing leader %s at slot 20", old.cfg.ID)
 	old.stop(t)
 	// Bring it back an epoch later; it must catch up.
-	waitSlot(28)
+	r.waitSlot(28)
 	old.start(t)
-	waitSlot(48)
+	r.waitSlot(48)
 
-	st := dn.Stats()
+	st := r.dn.Stats()
 	t.Logf("devnet: slot %d justified %d finalized %d totals %+v", st.Slot, st.JustifiedEpoch, st.FinalizedEpoch, st.Totals)
 	if st.FinalizedEpoch < 3 {
 		t.Errorf("finalized epoch %d, want at least 3 after 6 epochs", st.FinalizedEpoch)
@@ -226,7 +251,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("devnet rejected a submission: %+v", r)
 	}
 	// The restarted node caught up with the log.
-	lead := leader()
+	lead := r.leader()
 	if lead == nil {
 		t.Fatal("no leader at the end")
 	}

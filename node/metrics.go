@@ -12,6 +12,7 @@ import (
 type Metrics struct {
 	duties      *prometheus.CounterVec
 	beaconCalls *prometheus.HistogramVec
+	handovers   prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -27,8 +28,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"call", "result"}),
 	}
-	reg.MustRegister(m.duties, m.beaconCalls)
+	m.handovers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "phalanx_leader_handovers_total",
+		Help: "Leadership handed to another voter because this node's beacon node was unusable.",
+	})
+	reg.MustRegister(m.duties, m.beaconCalls, m.handovers)
 	return m
+}
+
+// handover counts one leadership handover.
+func (m *Metrics) handover() {
+	if m != nil {
+		m.handovers.Inc()
+	}
 }
 
 // countDelta adds what f changed in dc to the duty counters.

@@ -15,13 +15,14 @@ import (
 // scheduler that drives the validators through its beacon nodes. New builds it and starts nothing; Run runs it
 // until its context ends.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	lock   *Lock
-	index  uint32
-	beacon Beacon
-	cl     *cluster.Node
-	sched  *Scheduler
+	cfg     Config
+	log     *slog.Logger
+	lock    *Lock
+	index   uint32
+	beacon  Beacon
+	cl      *cluster.Node
+	sched   *Scheduler
+	metrics *Metrics
 
 	mu       sync.Mutex
 	schedErr error
@@ -128,7 +129,7 @@ func New(cfg Config) (*Node, error) {
 		Registrations: cfg.Registrations, DoppelgangerCheck: cfg.DoppelgangerCheck,
 	})
 	sched.reports.setMetrics(metrics)
-	n.cl, n.sched = cl, sched
+	n.cl, n.sched, n.metrics = cl, sched, metrics
 	return n, nil
 }
 
@@ -151,6 +152,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("phalanx node running", "member", n.cfg.ID, "share_index", n.index, "validators", len(n.lock.Validators),
 		"beacon", n.beacon.Name())
+	rctx, rcancel := context.WithCancel(ctx)
+	rdone := make(chan struct{})
+	go func() {
+		defer close(rdone)
+		n.readinessLoop(rctx)
+	}()
 
 	var (
 		cancel context.CancelFunc
@@ -192,6 +199,8 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stop()
+			rcancel()
+			<-rdone
 			if err := n.cl.Close(); err != nil {
 				return fmt.Errorf("close cluster member: %w", err)
 			}

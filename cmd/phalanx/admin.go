@@ -226,13 +226,17 @@ func runPeers(ctx context.Context, cl *api.Client, cmd *cobra.Command, _ []strin
 
 func printMembers(out io.Writer, leader string, members []clusterMember) error {
 	w := table(out)
-	fmt.Fprintln(w, "Node\tAddress\tState\tVoter")
+	fmt.Fprintln(w, "Node\tAddress\tState\tVoter\tReadiness")
 	for _, m := range members {
 		state := "follower"
 		if m.ID == leader {
 			state = "leader"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%t\n", m.ID, m.Address, state, m.Voter)
+		ready := m.Readiness
+		if ready == "" {
+			ready = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\n", m.ID, m.Address, state, m.Voter, ready)
 	}
 	return w.Flush()
 }

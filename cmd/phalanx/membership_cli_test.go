@@ -208,8 +208,8 @@ func parsePeers(t *testing.T, out string) []peerRow {
 	var rows []peerRow
 	for _, ln := range lines[1:] {
 		f := strings.Fields(ln)
-		if len(f) != 4 {
-			t.Fatalf("peers line %q: want 4 columns", ln)
+		if len(f) < 5 {
+			t.Fatalf("peers line %q: want 5 columns (node, address, state, voter, readiness)", ln)
 		}
 		rows = append(rows, peerRow{id: f[0], state: f[2], voter: f[3] == "true"})
 	}

@@ -15,6 +15,7 @@ func newNodeCmd(g *globalFlags) *cobra.Command {
 	var configPath, graffiti, feeRecipient string
 	var beaconURLs []string
 	var noDoppelganger bool
+	var handoverAfter time.Duration
 	var slot, clockSkew time.Duration
 	c := &cobra.Command{
 		Use:   "node",
@@ -57,6 +58,7 @@ the replicated log.`,
 			}
 			cfg.Graffiti = graffiti
 			cfg.DoppelgangerCheck = !noDoppelganger
+			cfg.HandoverAfter = handoverAfter
 			if feeRecipient != "" {
 				b, err := hex.DecodeString(strings.TrimPrefix(feeRecipient, "0x"))
 				if err != nil || len(b) != 20 {
@@ -81,6 +83,7 @@ the replicated log.`,
 	fl.StringVar(&graffiti, "graffiti", "phalanx", "graffiti for proposed blocks (at most 32 bytes)")
 	fl.StringVar(&feeRecipient, "fee-recipient", "", "execution-layer fee recipient for proposals and builder registrations")
 	fl.BoolVar(&noDoppelganger, "no-doppelganger-check", false, "skip the liveness check for doppelgangers before the first duty (not recommended)")
+	fl.DurationVar(&handoverAfter, "handover-after", 0, "hand leadership to a voter with a usable beacon node once this node's has been unusable this long (default half a slot; negative disables)")
 	fl.DurationVar(&slot, "slot-time", 0, "beacon chain slot time, from which raft timeouts derive (default 12s)")
 	addClockSkewFlag(c, &clockSkew)
 	return c
