@@ -47,6 +47,9 @@ type Config struct {
 	Logger *slog.Logger
 	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout override RaftTimeouts(SlotDuration) when set.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// OnFatal, when set, is called when the member cannot continue safely (ErrStateNotDurable: its raft term
+	// or vote could not be written). A program should log and exit; if OnFatal returns, hashicorp/raft panics.
+	OnFatal func(error)
 }
 
 // DefaultConfig returns defaults for everything but identity, directories, members and keys.

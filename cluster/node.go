@@ -288,7 +288,7 @@ func (n *Node) Start() error {
 	}
 
 	fsmAdapter := &raftFSM{machine: n.machine, onApply: n.afterApply}
-	r, err := raft.NewRaft(rc, fsmAdapter, store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, fsmAdapter, store, stableStore{StableStore: store, fail: n.stateNotDurable}, snaps, trans)
 	if err != nil {
 		n.closeAll()
 		return fmt.Errorf("start raft: %w", err)

@@ -62,6 +62,8 @@ type Config struct {
 	SnapshotInterval                time.Duration
 	// Registry, if set, receives the node's and its cluster member's Prometheus metrics.
 	Registry prometheus.Registerer
+	// OnFatal is called when the cluster member cannot continue safely (see cluster.Config.OnFatal).
+	OnFatal func(error)
 }
 
 // DefaultConfig returns defaults for everything but the member ID, files, directories and beacon nodes.

@@ -91,6 +91,7 @@ func New(cfg Config) (*Node, error) {
 	cc.ProposeTimeout = cfg.ProposeTimeout
 	cc.Keys = ring
 	cc.Logger = log
+	cc.OnFatal = cfg.OnFatal
 	if cfg.SnapshotThreshold > 0 {
 		cc.SnapshotThreshold = cfg.SnapshotThreshold
 	}

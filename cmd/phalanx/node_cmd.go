@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -68,6 +69,10 @@ the replicated log.`,
 			}
 			applyClockSkew(&cfg, clockSkew)
 			cfg.Logger = log
+			cfg.OnFatal = func(err error) {
+				log.Error("phalanx node stops: restart it once its data directory is writable again", "err", err)
+				os.Exit(1)
+			}
 			reg := newRegistry()
 			cfg.Registry = reg
 			n, err := node.New(cfg)

@@ -151,6 +151,47 @@ func (p *proc) unfillDisk() error {
 	return nil
 }
 
+// writeSyscalls are the system calls through which a node changes its files. Sockets and log output use
+// write and sendmsg, which stay untouched.
+const writeSyscalls = "pwrite64,pwritev,pwritev2,fsync,fdatasync,ftruncate,fallocate,rename,renameat,renameat2," +
+	"unlink,unlinkat,mkdir,mkdirat"
+
+// readOnly makes every change the running node makes to its files fail with EROFS, as it would on a file
+// system remounted read-only (a tmpfs in use cannot be remounted here, and a read-only bind mount would not
+// reach the files the node already holds open). strace attaches to the process and injects the error into
+// writeSyscalls; the returned function detaches it, which makes the files writable again.
+func (p *proc) readOnly() (undo func(), err error) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return nil, fmt.Errorf("%s is not running", p.id)
+	}
+	tr := exec.Command("strace", "-qq", "-f", "-p", fmt.Sprint(cmd.Process.Pid), "-e", "trace="+writeSyscalls,
+		"-e", "inject="+writeSyscalls+":error=EROFS", "-o", "/dev/null")
+	var stderr strings.Builder
+	tr.Stderr = &stderr
+	if err := tr.Start(); err != nil {
+		return nil, fmt.Errorf("strace (needed for the read-only fault): %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = tr.Wait(); close(exited) }()
+	select {
+	case <-exited:
+		return nil, fmt.Errorf("strace did not attach to %s: %s", p.id, strings.TrimSpace(stderr.String()))
+	case <-time.After(300 * time.Millisecond):
+	}
+	return func() {
+		_ = tr.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = tr.Process.Kill()
+			<-exited
+		}
+	}, nil
+}
+
 // unmountData removes the tmpfs.
 func (p *proc) unmountData() {
 	if p.mounted {

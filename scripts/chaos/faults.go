@@ -142,6 +142,23 @@ var faults = []fault{
 			return obs + "; freed the disk and restarted " + p.id
 		}, nil
 	}},
+	{"readonly-disk-leader", func(ctx context.Context, r *run) (string, func() string, error) {
+		p := r.leader(ctx)
+		if p == nil {
+			return "", nil, errNoLeader
+		}
+		undo, err := p.readOnly()
+		if err != nil {
+			return "", nil, err
+		}
+		return "made every file write of " + p.id + " (leader) fail with EROFS (read-only file system)", func() string {
+			obs := r.observeStepDown(p)
+			undo()
+			p.stop(15, 10*time.Second)
+			r.restart(p)
+			return obs + "; made its files writable again and restarted " + p.id
+		}, nil
+	}},
 	{"clock-skew-leader", func(ctx context.Context, r *run) (string, func() string, error) {
 		p := r.follower(ctx)
 		if p == nil {

@@ -391,6 +391,9 @@ func (r *run) observeStepDown(p *proc) string {
 	var last string
 	for ctx.Err() == nil {
 		if !p.running() {
+			if msg := lastError(p.logPath); msg != "" {
+				return p.id + " exited: " + msg
+			}
 			return p.id + " exited"
 		}
 		s, err := p.status(ctx)
@@ -406,6 +409,32 @@ func (r *run) observeStepDown(p *proc) string {
 		return p.id + " did not answer"
 	}
 	return "NOT stepped down: " + last
+}
+
+// lastError returns the message and error of the last ERROR line in a node's log, shortened.
+func lastError(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		ln := lines[i]
+		if strings.HasPrefix(ln, "=== chaos: start") {
+			return ""
+		}
+		if !strings.Contains(ln, "level=ERROR") {
+			continue
+		}
+		if j := strings.Index(ln, "msg="); j >= 0 {
+			ln = ln[j:]
+		}
+		if len(ln) > 240 {
+			ln = ln[:240] + "…"
+		}
+		return ln
+	}
+	return ""
 }
 
 // transferTo makes p the leader, once it has caught up.
