@@ -43,9 +43,9 @@ func (e *NotLeaderError) Error() string {
 // Unwrap makes errors.Is(err, ErrNotLeader) hold.
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
 
-// ErrSigningDisabled is returned when this node's signed-by-me record failed: it releases no share and
+// ErrSigningDisabled is returned when this node's signed-by-me record or raft log failed: it releases no share and
 // refuses to lead until restarted with a working disk.
-var ErrSigningDisabled = errors.New("signing disabled on this node: its signed-by-me record could not be written")
+var ErrSigningDisabled = errors.New("signing disabled on this node: a write to its data directory failed")
 
 // Option configures optional collaborators of a Node.
 type Option func(*Node)
@@ -288,7 +288,7 @@ func (n *Node) Start() error {
 	}
 
 	fsmAdapter := &raftFSM{machine: n.machine, onApply: n.afterApply}
-	r, err := raft.NewRaft(rc, fsmAdapter, store, stableStore{StableStore: store, fail: n.stateNotDurable}, snaps, trans)
+	r, err := raft.NewRaft(rc, fsmAdapter, logStore{LogStore: store, fail: n.disableSigning}, stableStore{StableStore: store, fail: n.stateNotDurable}, snaps, trans)
 	if err != nil {
 		n.closeAll()
 		return fmt.Errorf("start raft: %w", err)
@@ -482,7 +482,7 @@ func anyApproved(r *fsm.Result) bool {
 
 func (n *Node) disableSigning(err error) {
 	if n.signingError.CompareAndSwap(nil, &err) {
-		n.log.Error("signed-by-me record failed: this node stops signing and steps down", "err", err)
+		n.log.Error("a write to the data directory failed: this node stops signing and steps down", "err", err)
 		if r := n.r(); r != nil && r.State() == raft.Leader {
 			go func() {
 				if err := r.LeadershipTransfer().Error(); err != nil {

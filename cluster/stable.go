@@ -40,6 +40,48 @@ func (s stableStore) failed(key []byte, err error) error {
 	return err
 }
 
+// ErrLogNotDurable reports that raft's log could not be written to the data directory. The member stops
+// signing (as when its signed-by-me record fails): it steps down if it leads, reports the error in its status
+// and readiness, and signs again only after a restart.
+var ErrLogNotDurable = errors.New("raft log could not be written")
+
+// logStore passes raft's log through to the store and disables signing when a write fails. Raft itself steps
+// a leader down on such a failure, and a follower answers the leader with failures; without this, the member
+// would look healthy while it can append nothing.
+type logStore struct {
+	raft.LogStore
+	fail func(error)
+}
+
+func (s logStore) StoreLog(l *raft.Log) error {
+	if err := s.LogStore.StoreLog(l); err != nil {
+		return s.failed(err)
+	}
+	return nil
+}
+
+func (s logStore) StoreLogs(logs []*raft.Log) error {
+	if err := s.LogStore.StoreLogs(logs); err != nil {
+		return s.failed(err)
+	}
+	return nil
+}
+
+func (s logStore) DeleteRange(min, max uint64) error {
+	if err := s.LogStore.DeleteRange(min, max); err != nil {
+		return s.failed(err)
+	}
+	return nil
+}
+
+func (s logStore) failed(err error) error {
+	err = fmt.Errorf("%w: %w", ErrLogNotDurable, err)
+	if s.fail != nil {
+		s.fail(err)
+	}
+	return err
+}
+
 // stateNotDurable stops signing and hands the failure to Config.OnFatal.
 func (n *Node) stateNotDurable(err error) {
 	n.disableSigning(err)

@@ -36,3 +36,32 @@ func TestStableStoreFailureIsFatal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// failingLog is a log store whose writes fail as on a full disk.
+type failingLog struct{ *raft.InmemStore }
+
+func (failingLog) StoreLog(*raft.Log) error      { return syscall.ENOSPC }
+func (failingLog) StoreLogs([]*raft.Log) error   { return syscall.ENOSPC }
+func (failingLog) DeleteRange(_, _ uint64) error { return syscall.ENOSPC }
+
+// TestLogStoreFailureDisablesSigning: a raft log write that fails disables signing, named as such, before raft
+// sees the error.
+func TestLogStoreFailureDisablesSigning(t *testing.T) {
+	var got []error
+	s := logStore{LogStore: failingLog{raft.NewInmemStore()}, fail: func(err error) { got = append(got, err) }}
+	for _, err := range []error{
+		s.StoreLog(&raft.Log{Index: 1}),
+		s.StoreLogs([]*raft.Log{{Index: 2}}),
+		s.DeleteRange(1, 2),
+	} {
+		if !errors.Is(err, ErrLogNotDurable) || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("failure hook called %d times, want 3", len(got))
+	}
+	if last, _ := s.LastIndex(); last != 0 {
+		t.Fatalf("failed writes left last index %d", last)
+	}
+}

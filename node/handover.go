@@ -27,18 +27,16 @@ func (n *Node) readinessLoop(ctx context.Context) {
 		leaderSince time.Time
 		lastAttempt time.Time
 		warned      bool
-		lastErr     error
 	)
 	for {
-		// The chain check (genesis, spec, fork schedule) runs on every 16th probe and after a failure; the
-		// others only ask whether the node is reachable and synced.
-		full := probes%16 == 0 || lastErr != nil
+		// The chain check (genesis, spec, fork schedule) runs on every 16th probe; the others only ask whether
+		// the node is reachable and synced.
+		full := probes%16 == 0
 		probes++
 		err := n.probeBeacon(ctx, slot, full)
 		if ctx.Err() != nil {
 			return
 		}
-		lastErr = err
 		now := clock.Now()
 		if err != nil {
 			n.cl.SetReadiness(false, "beacon node not usable: "+err.Error())
@@ -70,14 +68,16 @@ func (n *Node) readinessLoop(ctx context.Context) {
 	}
 }
 
-// probeBeacon checks that a beacon node is reachable and synced and, when full, that it follows the cluster's
-// chain.
+// probeBeacon checks that a beacon node is reachable and synced within half a slot and, when full, that it
+// follows the cluster's chain (four requests, so it gets two slots: a slow beacon node is still usable).
 func (n *Node) probeBeacon(ctx context.Context, slot time.Duration, full bool) error {
-	pctx, cancel := context.WithTimeout(ctx, max(slot/2, time.Second))
-	defer cancel()
 	if !full {
+		pctx, cancel := context.WithTimeout(ctx, max(slot/2, time.Second))
+		defer cancel()
 		return n.beacon.Check(pctx, nil)
 	}
+	pctx, cancel := context.WithTimeout(ctx, 2*slot)
+	defer cancel()
 	bound, _ := n.cl.Machine().ChainConfig()
 	return n.beacon.Check(pctx, bound)
 }
