@@ -401,6 +401,8 @@ func (n *Node) SubscribeLeadership() (<-chan bool, func()) {
 // ends or ProposeTimeout) for the group signature of every approved item. An entry the state machine would
 // reject outright is not appended; its Outcome has Index 0 and the rejection.
 func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
+	queued := queuedHook(ctx)
+	defer queued()
 	r := n.r()
 	if r == nil || r.State() != raft.Leader {
 		return nil, n.notLeader()
@@ -439,6 +441,7 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	}
 	start := time.Now()
 	fut := r.Apply(data, timeout)
+	queued()
 	ownRes := <-ownCh
 	if ownRes.err != nil {
 		n.disableSigning(ownRes.err)
@@ -469,6 +472,33 @@ func (n *Node) Propose(ctx context.Context, e fsm.Entry) (*Outcome, error) {
 	}
 	n.metrics.observeSigned(time.Since(start), out)
 	return out, err
+}
+
+type queuedKey struct{}
+
+// WithQueued returns a context that makes Propose call f once, as soon as the entry is queued for the log
+// (an entry proposed after that comes after it in the log, so followers sign it later) or Propose gave up
+// before that. The scheduler uses it to put a slot's attestations ahead of its other duties.
+func WithQueued(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, queuedKey{}, f)
+}
+
+// NotifyQueued calls the WithQueued function of ctx, if any. Implementations of the scheduler's Cluster
+// other than Node call it when they have queued an entry.
+func NotifyQueued(ctx context.Context) {
+	if f, _ := ctx.Value(queuedKey{}).(func()); f != nil {
+		f()
+	}
+}
+
+// queuedHook returns the WithQueued function of ctx wrapped to run at most once, or a no-op.
+func queuedHook(ctx context.Context) func() {
+	f, _ := ctx.Value(queuedKey{}).(func())
+	if f == nil {
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(f) }
 }
 
 func anyApproved(r *fsm.Result) bool {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -99,4 +100,26 @@ func TestReadinessReachesLeader(t *testing.T) {
 	h.waitFor("the cut-off follower's report to go stale", 10*time.Second, func() bool {
 		return len(leader.ReadyVoters()) == 0 || !leader.IsLeader()
 	})
+}
+
+// TestProposeReportsQueued: Propose calls the WithQueued function exactly once, before it returns, whether
+// the entry was queued (and then committed and signed) or refused because the node does not lead.
+func TestProposeReportsQueued(t *testing.T) {
+	h := makeCluster(t, 3, 2, 1)
+	li, leader := h.leader()
+	calls := 0
+	out, err := leader.Propose(WithQueued(context.Background(), func() { calls++ }), h.attestation(8, 0, 1, 1, h.allValidators()...))
+	if err != nil || !out.Complete() {
+		t.Fatalf("propose: %v", err)
+	}
+	if calls != 1 {
+		t.Fatalf("queued hook called %d times on the leader, want 1", calls)
+	}
+	calls = 0
+	if _, err := h.nodes[(li+1)%3].Propose(WithQueued(context.Background(), func() { calls++ }), h.attestation(16, 1, 2, 2, 0)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("propose on a follower: %v", err)
+	}
+	if calls != 1 {
+		t.Fatalf("queued hook called %d times on a follower, want 1", calls)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/attestantio/go-eth2-client/api"
@@ -39,7 +40,16 @@ func (s *Scheduler) attestedAt(pk [48]byte, slot uint64) bool {
 
 // attest signs and publishes the slot's attestations: one log entry per committee with every cluster
 // validator of that committee.
-func (s *Scheduler) attest(rs *runState, slot uint64) {
+// attest signs and publishes the slot's attestations, one entry per committee. queued, when not nil, is closed
+// once every committee's entry is queued for the log (or given up).
+func (s *Scheduler) attest(rs *runState, slot uint64, queued chan struct{}) {
+	var closeOnce sync.Once
+	allQueued := func() {
+		if queued != nil {
+			closeOnce.Do(func() { close(queued) })
+		}
+	}
+	defer allQueued()
 	epoch := rs.sc.Epoch(slot)
 	e, err := s.duties(rs, epoch)
 	if err != nil {
@@ -78,18 +88,31 @@ func (s *Scheduler) attest(rs *runState, slot uint64) {
 		}
 		return d, err
 	}
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		pending atomic.Int64
+	)
+	pending.Store(int64(len(committees)))
 	for ci, list := range committees {
+		var once sync.Once
+		oneQueued := func() {
+			once.Do(func() {
+				if pending.Add(-1) == 0 {
+					allQueued()
+				}
+			})
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.attestCommittee(rs, slot, epoch, ci, list, version, data, byIndex)
+			defer oneQueued()
+			s.attestCommittee(cluster.WithQueued(rs.ctx, oneQueued), rs, slot, epoch, ci, list, version, data, byIndex)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Scheduler) attestCommittee(rs *runState, slot, epoch, ci uint64, list []*apiv1.AttesterDuty, version spec.DataVersion,
+func (s *Scheduler) attestCommittee(ctx context.Context, rs *runState, slot, epoch, ci uint64, list []*apiv1.AttesterDuty, version spec.DataVersion,
 	data func(uint64) (*phase0.AttestationData, error), byIndex map[uint64][48]byte) {
 	ad, err := data(ci)
 	if err != nil {
@@ -115,7 +138,7 @@ func (s *Scheduler) attestCommittee(rs *runState, slot, epoch, ci uint64, list [
 		d.Items = append(d.Items, fsm.DutyItem{Pubkey: byIndex[uint64(a.ValidatorIndex)], ValidatorIndex: uint64(a.ValidatorIndex)})
 	}
 	sortItems(d.Items)
-	out, err := s.signed(rs, d)
+	out, err := s.signedCtx(ctx, rs, d)
 	if err != nil {
 		s.taskErr(rs, "attestation", err)
 		return
@@ -345,7 +368,9 @@ func (s *Scheduler) syncMembers(rs *runState, e *epochDuties) []syncMember {
 
 // syncMessages signs and publishes the slot's sync committee messages (one entry for every member), and the
 // sync selection proofs that decide who aggregates contributions.
-func (s *Scheduler) syncMessages(rs *runState, slot uint64) {
+// syncMessages signs and publishes the slot's sync-committee messages. When attQueued is not nil it waits for
+// it (at most a sixth of a slot) before proposing, so that the slot's attestations are signed first.
+func (s *Scheduler) syncMessages(rs *runState, slot uint64, attQueued <-chan struct{}) {
 	epoch := rs.sc.Epoch(slot)
 	e, err := s.duties(rs, epoch)
 	if err != nil || len(e.sync) == 0 {
@@ -363,6 +388,14 @@ func (s *Scheduler) syncMessages(rs *runState, slot uint64) {
 		d.Items = append(d.Items, fsm.DutyItem{Pubkey: byIndex[vi], ValidatorIndex: vi})
 	}
 	sortItems(d.Items)
+	if attQueued != nil {
+		select {
+		case <-attQueued:
+		case <-s.clock.After(rs.sc.SlotDuration / 6):
+		case <-rs.ctx.Done():
+			return
+		}
+	}
 	if s.late(slot, epoch, d.Kind, len(d.Items), endOfSlot(rs.sc, slot)) {
 		return
 	}

@@ -185,9 +185,10 @@ func (c *fakeCluster) setNotLeader(v bool) {
 	c.mu.Unlock()
 }
 
-func (c *fakeCluster) Propose(_ context.Context, e fsm.Entry) (*cluster.Outcome, error) {
+func (c *fakeCluster) Propose(ctx context.Context, e fsm.Entry) (*cluster.Outcome, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer cluster.NotifyQueued(ctx)
 	if c.notLeader {
 		return nil, &cluster.NotLeaderError{LeaderID: "node-2"}
 	}

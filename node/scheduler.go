@@ -554,7 +554,7 @@ func (s *Scheduler) loop(rs *runState) error {
 	if cur > 0 && s.BeaconError() == nil {
 		// A previous leader may have died before committing the last slot's attestations; those it did
 		// commit are skipped (and rebuilt by the cluster's recovery), the others are still useful.
-		rs.goTask(func() { s.attest(rs, cur-1) })
+		rs.goTask(func() { s.attest(rs, cur-1, nil) })
 	}
 	slot, phase := cur, int64(0)
 	for {
@@ -577,8 +577,11 @@ func (s *Scheduler) dispatch(rs *runState, slot uint64, phase int64) {
 		if s.BeaconError() != nil {
 			return
 		}
-		rs.goTask(func() { s.attest(rs, slot) })
-		rs.goTask(func() { s.syncMessages(rs, slot) })
+		// Attestations go into the log first: followers sign in log order, and the slot's sync-committee
+		// messages (up to 512) would otherwise delay them.
+		attQueued := make(chan struct{})
+		rs.goTask(func() { s.attest(rs, slot, attQueued) })
+		rs.goTask(func() { s.syncMessages(rs, slot, attQueued) })
 	case 2:
 		if s.BeaconError() != nil {
 			return
@@ -644,8 +647,13 @@ func (s *Scheduler) indexed() (indices []uint64, byIndex map[uint64][48]byte) {
 // signed proposes a duty and records the outcome in the slot report. It returns the outcome (nil on error)
 // and the error; a lost leadership ends the run.
 func (s *Scheduler) signed(rs *runState, d *fsm.Duty) (*cluster.Outcome, error) {
+	return s.signedCtx(rs.ctx, rs, d)
+}
+
+// signedCtx is signed with the context given to Propose (which may carry cluster.WithQueued).
+func (s *Scheduler) signedCtx(ctx context.Context, rs *runState, d *fsm.Duty) (*cluster.Outcome, error) {
 	start := s.clock.Now()
-	out, err := s.cl.Propose(rs.ctx, d)
+	out, err := s.cl.Propose(ctx, d)
 	if err != nil {
 		s.reports.update(d.Slot, d.Epoch, d.Kind, func(c *DutyCounts) {
 			c.Failed += len(d.Items)

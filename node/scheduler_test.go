@@ -392,3 +392,52 @@ func TestSchedulerDeadlines(t *testing.T) {
 }
 
 type phase0AttData = phase0.AttestationData
+
+// TestSchedulerAttestationsBeforeSyncMessages: a slot's attestations enter the log before its sync-committee
+// messages, even when the beacon node answers the attestation data later than the head block root, so that
+// followers (which sign in log order) sign the attestations first.
+func TestSchedulerAttestationsBeforeSyncMessages(t *testing.T) {
+	h := newHarness(t, 24, 8)
+	h.start()
+	h.runTo(h.sc.SlotStart(9))
+	gate := make(chan struct{})
+	h.b.mu.Lock()
+	h.b.dataGate = gate
+	h.b.mu.Unlock()
+	h.clock.set(h.sc.SlotPart(9, 1, 3))
+	eventually(t, "attestation tasks waiting for their data", func() bool { return h.s.inflight.Load() >= 2 })
+	time.Sleep(100 * time.Millisecond) // room for a sync-message entry that should not come
+	for _, d := range h.cl.duties(fsm.DutySyncCommitteeMessage) {
+		if d.Slot == 9 {
+			t.Fatal("slot 9's sync-committee messages were proposed while its attestations waited for data")
+		}
+	}
+	close(gate)
+	h.runTo(h.sc.SlotStart(11))
+
+	h.cl.mu.Lock()
+	defer h.cl.mu.Unlock()
+	lastAtt, syncAt := map[uint64]int{}, map[uint64]int{}
+	for i, e := range h.cl.entries {
+		d, ok := e.(*fsm.Duty)
+		if !ok {
+			continue
+		}
+		switch d.Kind {
+		case fsm.DutyAttestation:
+			lastAtt[d.Slot] = i
+		case fsm.DutySyncCommitteeMessage:
+			syncAt[d.Slot] = i
+		}
+	}
+	for _, slot := range []uint64{9, 10} {
+		a, okA := lastAtt[slot]
+		m, okM := syncAt[slot]
+		if !okA || !okM {
+			t.Fatalf("slot %d: attestation entry %t, sync-message entry %t", slot, okA, okM)
+		}
+		if a > m {
+			t.Errorf("slot %d: sync messages at log position %d before the attestations at %d", slot, m, a)
+		}
+	}
+}
