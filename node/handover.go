@@ -40,12 +40,14 @@ func (n *Node) readinessLoop(ctx context.Context) {
 		now := clock.Now()
 		if err != nil {
 			n.cl.SetReadiness(false, "beacon node not usable: "+err.Error())
+			n.metrics.setReady(false)
 			failing++
 			if since.IsZero() {
 				since = now
 			}
 		} else {
 			n.cl.SetReadiness(true, "")
+			n.metrics.setReady(true)
 			failing, since, warned = 0, time.Time{}, false
 		}
 		if !n.cl.IsLeader() {

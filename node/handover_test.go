@@ -9,7 +9,30 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+// gauge returns the value of the unlabelled gauge or counter name in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
 
 // cutProxy stands between one node and the devnet; cut makes the beacon node unreachable for that node alone
 // (open connections, the event stream included, are dropped; new ones are closed unanswered).
@@ -60,10 +83,14 @@ func TestLeaderHandsOverWhenItsBeaconFails(t *testing.T) {
 		t.Skip("end-to-end run skipped with -short")
 	}
 	proxies := make([]*cutProxy, 3)
+	regs := make([]*prometheus.Registry, 3)
 	r := startE2E(t, func(i int, u string) string {
 		proxies[i] = newCutProxy(t, u)
 		return proxies[i].srv.URL
-	}, nil)
+	}, func(i int, c *Config) {
+		regs[i] = prometheus.NewRegistry()
+		c.Registry = regs[i]
+	})
 	index := func(m *e2eMember) int {
 		for i, x := range r.members {
 			if x == m {
@@ -109,6 +136,14 @@ func TestLeaderHandsOverWhenItsBeaconFails(t *testing.T) {
 		}
 		return false
 	})
+
+	oi := index(old)
+	eventually(t, old.cfg.ID+" to count its handover", func() bool {
+		return gauge(t, regs[oi], "phalanx_leader_handovers_total") == 1
+	})
+	if got := gauge(t, regs[oi], "phalanx_ready"); got != 0 {
+		t.Errorf("%s reports phalanx_ready %v while cut off, want 0", old.cfg.ID, got)
+	}
 
 	// Every link cut: the leader stays (the term does not move) and signs nothing.
 	const allCutAt, healAt = 22, 28

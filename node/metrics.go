@@ -13,6 +13,7 @@ type Metrics struct {
 	duties      *prometheus.CounterVec
 	beaconCalls *prometheus.HistogramVec
 	handovers   prometheus.Counter
+	ready       prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -32,8 +33,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "phalanx_leader_handovers_total",
 		Help: "Leadership handed to another voter because this node's beacon node was unusable.",
 	})
-	reg.MustRegister(m.duties, m.beaconCalls, m.handovers)
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "phalanx_ready",
+		Help: "1 while this node could run duties if it led (its beacon node is usable), 0 otherwise.",
+	})
+	reg.MustRegister(m.duties, m.beaconCalls, m.handovers, m.ready)
 	return m
+}
+
+// setReady records this node's readiness to lead.
+func (m *Metrics) setReady(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.ready.Set(1)
+	} else {
+		m.ready.Set(0)
+	}
 }
 
 // handover counts one leadership handover.
