@@ -177,3 +177,27 @@ func TestStreamHandlerChecksAllowlist(t *testing.T) {
 		t.Fatalf("stream refusal not logged:\n%s", l)
 	}
 }
+
+// TestRefusalLogsAreRateLimited: a stranger retrying in a loop gets one log line per minute, and the next line
+// says how many refusals it did not log.
+func TestRefusalLogsAreRateLimited(t *testing.T) {
+	logs := &syncBuffer{}
+	a := newAllowlist(peerIDOf(t, mustKey(t)), nil, slog.New(slog.NewJSONHandler(logs, nil)))
+	now := time.Unix(1_800_000_000, 0)
+	a.now = func() time.Time { return now }
+	stranger, other := peerIDOf(t, mustKey(t)), peerIDOf(t, mustKey(t))
+	for i := 0; i < 100; i++ {
+		a.refuse(stranger, nil, "handshake")
+		now = now.Add(100 * time.Millisecond)
+	}
+	a.refuse(other, nil, "handshake")
+	if n := strings.Count(logs.String(), "\n"); n != 2 {
+		t.Fatalf("%d log lines for 100 refusals of one peer and 1 of another, want 2:\n%s", n, logs.String())
+	}
+	now = now.Add(refusalLogEvery)
+	a.refuse(stranger, nil, "handshake")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if last := lines[len(lines)-1]; len(lines) != 3 || !strings.Contains(last, `"refusals_not_logged":99`) {
+		t.Fatalf("after a minute, want a third line counting 99 unlogged refusals:\n%s", logs.String())
+	}
+}

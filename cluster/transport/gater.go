@@ -3,6 +3,7 @@ package transport
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -19,10 +20,26 @@ type allowlist struct {
 
 	mu  sync.RWMutex
 	ids map[peer.ID]struct{}
+
+	// Refusals are logged at most once per refusalLogEvery per peer; the next line says how many were not.
+	logMu   sync.Mutex
+	now     func() time.Time
+	refused map[peer.ID]*refusalLog
 }
 
+type refusalLog struct {
+	at         time.Time
+	suppressed int
+}
+
+const (
+	refusalLogEvery = time.Minute
+	// maxRefusalLogPeers bounds the per-peer bookkeeping; past it the table starts over (a few extra lines).
+	maxRefusalLogPeers = 1024
+)
+
 func newAllowlist(self peer.ID, ids []peer.ID, logger *slog.Logger) *allowlist {
-	a := &allowlist{self: self, logger: logger}
+	a := &allowlist{self: self, logger: logger, now: time.Now, refused: make(map[peer.ID]*refusalLog)}
 	a.set(ids)
 	return a
 }
@@ -56,8 +73,28 @@ func (a *allowlist) allowed(id peer.ID) bool {
 	return ok
 }
 
+// refuse logs a refused peer: the first refusal, then at most one line per refusalLogEvery with the number
+// of refusals not logged in between, so a stranger retrying in a loop cannot flood the log.
 func (a *allowlist) refuse(id peer.ID, remote ma.Multiaddr, where string) {
-	a.logger.Warn("refused peer not in allowlist", "peer_id", id.String(), "remote_addr", addrString(remote), "stage", where)
+	a.logMu.Lock()
+	now := a.now()
+	r := a.refused[id]
+	if r != nil && now.Sub(r.at) < refusalLogEvery {
+		r.suppressed++
+		a.logMu.Unlock()
+		return
+	}
+	suppressed := 0
+	if r != nil {
+		suppressed = r.suppressed
+	}
+	if r == nil && len(a.refused) >= maxRefusalLogPeers {
+		a.refused = make(map[peer.ID]*refusalLog)
+	}
+	a.refused[id] = &refusalLog{at: now}
+	a.logMu.Unlock()
+	a.logger.Warn("refused peer not in allowlist", "peer_id", id.String(), "remote_addr", addrString(remote), "stage", where,
+		"refusals_not_logged", suppressed)
 }
 
 func addrString(m ma.Multiaddr) string {
