@@ -485,11 +485,7 @@ func WithQueued(ctx context.Context, f func()) context.Context {
 
 // NotifyQueued calls the WithQueued function of ctx, if any. Implementations of the scheduler's Cluster
 // other than Node call it when they have queued an entry.
-func NotifyQueued(ctx context.Context) {
-	if f, _ := ctx.Value(queuedKey{}).(func()); f != nil {
-		f()
-	}
-}
+func NotifyQueued(ctx context.Context) { queuedHook(ctx)() }
 
 // queuedHook returns the WithQueued function of ctx wrapped to run at most once, or a no-op.
 func queuedHook(ctx context.Context) func() {

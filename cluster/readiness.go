@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,8 @@ func (r *Readiness) Marshal() []byte {
 	if r.Ready {
 		flags = 1
 	}
-	b = append(b, flags, byte(len(reason)>>8), byte(len(reason)))
+	b = append(b, flags)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(reason)))
 	return append(b, reason...)
 }
 
